@@ -1,0 +1,56 @@
+"""Ingest: applies archived DataSync deliveries from the FIFO ingest queue, reporting partial failures."""
+
+from dataclasses import asdict
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import Json
+
+from loyalty_hub.logic.ingest import default_deps, ingest_delivery
+from loyalty_hub.models.datasync import DeliveryPointer
+from loyalty_hub.observability import logger, metrics
+
+
+class DeliveryRecord(SqsRecordModel):
+    body: Json[DeliveryPointer]
+
+
+# A failed delivery holds back only later deliveries of the same tenant (message group), not others.
+processor = SqsFifoPartialProcessor(model=DeliveryRecord, skip_group_on_error=True)
+
+
+def record_handler(record: DeliveryRecord) -> None:
+    pointer = record.body
+    keys = {
+        "tenant": pointer.tenant_id,
+        "place": pointer.place_id,
+        "domain": pointer.domain,
+        "delivery_id": pointer.delivery_id,
+        "s3_key": pointer.key,
+    }
+    try:
+        report = ingest_delivery(default_deps(), pointer)
+    except Exception:
+        logger.exception("delivery failed; SQS retries it, then moves it to the ingest DLQ", extra=keys)
+        raise
+    logger.info("delivery ingested", extra={**keys, **asdict(report)})
+    metrics.add_metric(name="EntitiesWritten", unit=MetricUnit.Count, value=report.written)
+    metrics.add_metric(name="StaleEntitiesSkipped", unit=MetricUnit.Count, value=report.stale)
+    metrics.add_metric(name="CustomersChanged", unit=MetricUnit.Count, value=report.customers_changed)
+    if report.without_id:
+        logger.warning("entities without a known id field were stored under a content hash", extra=keys)
+        metrics.add_metric(name="EntitiesWithoutId", unit=MetricUnit.Count, value=report.without_id)
+    if not report.known_domain:
+        metrics.add_metric(name="UnknownDomainEntities", unit=MetricUnit.Count, value=report.received)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

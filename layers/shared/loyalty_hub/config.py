@@ -1,0 +1,42 @@
+"""Environment settings, validated when a handler first runs (never at import)."""
+
+import os
+from functools import cache
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from loyalty_hub.errors import ConfigurationError
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class TenantSettings(_Settings):
+    TENANTS_TABLE: str = Field(min_length=1)
+    SECRETS_PREFIX: str = Field(min_length=1, description="Secrets Manager name prefix, '<prefix>/<tenant>'")
+    TENANT_CACHE_SECONDS: int = Field(default=60, ge=0)
+    SECRET_CACHE_SECONDS: int = Field(default=300, ge=0)
+
+
+class WebhookSettings(TenantSettings):
+    RAW_BUCKET: str = Field(min_length=1)
+    INGEST_QUEUE_URL: str = Field(min_length=1)
+    # Lambda's synchronous payload limit is 6 MB including the event envelope around the body.
+    MAX_BODY_BYTES: int = Field(default=5_900_000, gt=0)
+
+
+class IngestSettings(TenantSettings):
+    RAW_BUCKET: str = Field(min_length=1)
+    ENTITIES_TABLE: str = Field(min_length=1)
+    CUSTOMERS_TABLE: str = Field(min_length=1)
+
+
+@cache
+def load[S: _Settings](model: type[S]) -> S:
+    """Validate the process environment against `model` once per execution environment."""
+    try:
+        return model.model_validate(dict(os.environ))
+    except ValidationError as exc:
+        missing = ", ".join(str(e["loc"][0]) for e in exc.errors())
+        raise ConfigurationError(f"invalid or missing environment variables: {missing}") from exc

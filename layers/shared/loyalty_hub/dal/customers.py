@@ -1,0 +1,62 @@
+"""Customers in CustomersTable: one item per (tenant, customer) holding the projection and its ledger.
+
+GSI `ByUpdated` orders a tenant's customers by (updated_at, id) for DailyStory's "changed since" read.
+"""
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from loyalty_hub.dal.batch import batch_get, batch_put
+from loyalty_hub.dal.codec import from_item, to_item
+from loyalty_hub.errors import Unavailable
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+BY_UPDATED_INDEX = "ByUpdated"
+
+
+def customer_pk(tenant_id: str, customer_id: str) -> str:
+    return f"{tenant_id}#{customer_id}"
+
+
+class CustomerStore:
+    def __init__(self, client: "DynamoDBClient", table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def get_many(self, tenant_id: str, customer_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        keys = [{"pk": {"S": customer_pk(tenant_id, cid)}} for cid in sorted(set(customer_ids))]
+        if not keys:
+            return {}
+        items = (from_item(raw) for raw in batch_get(self._client, self._table, keys))
+        return {item["customer_id"]: item for item in items}
+
+    def put_many(self, items: Sequence[dict[str, Any]]) -> None:
+        batch_put(self._client, self._table, [to_item(item) for item in items])
+
+    def ids_with_categories(self, tenant_id: str, category_ids: Iterable[str]) -> list[str]:
+        """Customers whose counted bills carry any of `category_ids` (a read of the tenant's index)."""
+        wanted = sorted(set(category_ids))
+        if not wanted:
+            return []
+        names = {f":c{i}": {"S": c} for i, c in enumerate(wanted)}
+        condition = " OR ".join(f"contains(category_ids, {name})" for name in names)
+        paginator = self._client.get_paginator("query")
+        try:
+            return [
+                item["customer_id"]["S"]
+                for page in paginator.paginate(
+                    TableName=self._table,
+                    IndexName=BY_UPDATED_INDEX,
+                    KeyConditionExpression="gsi1pk = :t",
+                    FilterExpression=condition,
+                    ProjectionExpression="customer_id",
+                    ExpressionAttributeValues={":t": {"S": tenant_id}, **names},
+                )
+                for item in page.get("Items", [])
+            ]
+        except (ClientError, BotoCoreError) as exc:
+            raise Unavailable("customer index query failed") from exc

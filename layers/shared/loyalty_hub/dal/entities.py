@@ -1,0 +1,79 @@
+"""Storyous entities of every domain, one item per (tenant, domain, id) in EntitiesTable."""
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from loyalty_hub.dal.batch import batch_get, batch_put
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    version: str
+    customer_id: str | None
+
+
+@dataclass(frozen=True)
+class EntityWrite:
+    entity_id: str
+    version: str
+    body: dict[str, Any]
+    place_id: str
+    delivery_key: str
+    customer_id: str | None = None
+
+
+def _pk(tenant_id: str, domain: str) -> str:
+    return f"{tenant_id}#{domain}"
+
+
+class EntityStore:
+    def __init__(self, client: "DynamoDBClient", table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def _keys(self, tenant_id: str, domain: str, ids: Iterable[str]) -> list[dict[str, Any]]:
+        pk = _pk(tenant_id, domain)
+        return [{"pk": {"S": pk}, "sk": {"S": entity_id}} for entity_id in sorted(set(ids))]
+
+    def versions(self, tenant_id: str, domain: str, ids: Iterable[str]) -> dict[str, StoredVersion]:
+        items = batch_get(
+            self._client,
+            self._table,
+            self._keys(tenant_id, domain, ids),
+            projection="sk, #v, customer_id",
+            names={"#v": "version"},
+        )
+        return {
+            item["sk"]["S"]: StoredVersion(item["version"]["S"], item.get("customer_id", {}).get("S"))
+            for item in items
+        }
+
+    def bodies(self, tenant_id: str, domain: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        keys = self._keys(tenant_id, domain, ids)
+        if not keys:
+            return {}
+        items = batch_get(self._client, self._table, keys, projection="sk, body")
+        return {item["sk"]["S"]: json.loads(item["body"]["S"]) for item in items}
+
+    def put(self, tenant_id: str, domain: str, writes: Mapping[str, EntityWrite], received_at: str) -> None:
+        pk = _pk(tenant_id, domain)
+        items = []
+        for write in writes.values():
+            item: dict[str, Any] = {
+                "pk": {"S": pk},
+                "sk": {"S": write.entity_id},
+                "version": {"S": write.version},
+                "body": {"S": json.dumps(write.body, separators=(",", ":"), ensure_ascii=False, default=str)},
+                "place_id": {"S": write.place_id},
+                "delivery_key": {"S": write.delivery_key},
+                "received_at": {"S": received_at},
+            }
+            if write.customer_id:
+                item["customer_id"] = {"S": write.customer_id}
+            items.append(item)
+        batch_put(self._client, self._table, items)

@@ -1,0 +1,33 @@
+"""Domain exceptions; each API maps them to an HTTP answer in one place."""
+
+
+class HubError(Exception):
+    """Base class of the errors this package raises on purpose."""
+
+
+class BadRequest(HubError):
+    """The request body is not JSON (HTTP 400)."""
+
+
+class InvalidEnvelope(HubError):
+    """The body is JSON but not a DataSync envelope (HTTP 422); the message names the field."""
+
+
+class PayloadTooLarge(HubError):
+    """The body is larger than the configured limit (HTTP 413)."""
+
+
+class Unauthorized(HubError):
+    """Missing or wrong credentials (HTTP 401)."""
+
+
+class NotFound(HubError):
+    """Unknown tenant, place or record (HTTP 404)."""
+
+
+class Unavailable(HubError):
+    """A dependency failed; the caller should retry later (HTTP 503)."""
+
+
+class ConfigurationError(HubError):
+    """The deployment or a tenant is misconfigured; an operator must act."""

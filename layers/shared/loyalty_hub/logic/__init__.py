@@ -1,0 +1,1 @@
+"""Domain logic: what each function does, independent of the Lambda event shape."""

@@ -1,0 +1,107 @@
+"""One customer's state while a delivery is applied to it: ledger, contact, projected view."""
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from loyalty_hub.dal.customers import customer_pk
+from loyalty_hub.logic import projection
+from loyalty_hub.models.customer import VIEW_FIELDS
+from loyalty_hub.storyous.mapping import ContactFacts
+
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width, so string order is time order in the index
+
+
+def format_timestamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime(TIMESTAMP_FORMAT)
+
+
+def parse_timestamp(value: str) -> datetime:
+    return datetime.strptime(value, TIMESTAMP_FORMAT).replace(tzinfo=UTC)
+
+
+@dataclass
+class CustomerState:
+    tenant_id: str
+    customer_id: str
+    ledger: dict[str, dict[str, Any]] = field(default_factory=dict)
+    contact: ContactFacts | None = None
+    contact_version: str | None = None
+    view: dict[str, Any] = field(default_factory=dict)
+    version: int = 0
+    updated_at: str | None = None
+    created_at: str | None = None
+    dirty: bool = False
+
+    @classmethod
+    def from_item(cls, tenant_id: str, customer_id: str, item: Mapping[str, Any] | None) -> "CustomerState":
+        if item is None:
+            return cls(tenant_id, customer_id)
+        contact = item.get("contact")
+        return cls(
+            tenant_id=tenant_id,
+            customer_id=customer_id,
+            ledger=dict(item.get("ledger", {})),
+            contact=ContactFacts(**contact) if contact else None,
+            contact_version=item.get("contact_version"),
+            view={name: item.get(name) for name in VIEW_FIELDS},
+            version=int(item.get("version", 0)),
+            updated_at=item.get("updated_at"),
+            created_at=item.get("created_at"),
+        )
+
+    def upsert_bill(self, bill_id: str, entry: dict[str, Any]) -> None:
+        current = self.ledger.get(bill_id)
+        if current is None or current["v"] < entry["v"]:
+            self.ledger[bill_id] = entry
+            self.dirty = True
+
+    def remove_bill(self, bill_id: str, version: str) -> None:
+        """A newer version of the bill names another customer (or none)."""
+        current = self.ledger.get(bill_id)
+        if current is not None and current["v"] <= version:
+            del self.ledger[bill_id]
+            self.dirty = True
+
+    def set_contact(self, contact: ContactFacts | None, version: str) -> None:
+        if self.contact_version is None or self.contact_version < version:
+            self.contact, self.contact_version = contact, version
+            self.dirty = True
+
+    def category_ids(self) -> list[str]:
+        return projection.category_ids(self.ledger)
+
+    def reproject(self, category_names: Mapping[str, str], now: datetime) -> bool:
+        """Recompute the view; `version` and `updated_at` move only when what others see changed."""
+        view = projection.customer_view(self.ledger, self.contact, category_names)
+        if view == self.view and self.version > 0:
+            return False
+        self.view = view
+        self.version += 1
+        stamp = now.astimezone(UTC)
+        if self.updated_at is not None:
+            # Strictly increasing per customer, even if this host's clock is behind the last writer's.
+            stamp = max(stamp, parse_timestamp(self.updated_at) + timedelta(microseconds=1))
+        self.updated_at = format_timestamp(stamp)
+        self.created_at = self.created_at or self.updated_at
+        self.dirty = True
+        return True
+
+    def to_item(self) -> dict[str, Any]:
+        assert self.updated_at is not None, "reproject() before to_item()"
+        return {
+            "pk": customer_pk(self.tenant_id, self.customer_id),
+            "tenant_id": self.tenant_id,
+            "customer_id": self.customer_id,
+            "version": self.version,
+            "updated_at": self.updated_at,
+            "created_at": self.created_at,
+            "gsi1pk": self.tenant_id,
+            "gsi1sk": f"{self.updated_at}#{self.customer_id}",
+            "ledger": self.ledger,
+            "contact": asdict(self.contact) if self.contact else None,
+            "contact_version": self.contact_version,
+            "category_ids": self.category_ids(),
+            **self.view,
+        }

@@ -1,0 +1,88 @@
+"""Pure projection of a customer from its bill ledger and loyalty contact: no I/O, no clock.
+
+The ledger holds one compact entry per distinct bill (the latest version seen), so every aggregate is
+recomputed from scratch each time; re-delivery and reordering cannot double-count.
+
+Refund rule (README "Refunds"): a bill counts unless it is deleted, flagged `refunded`, is itself a
+corrective bill (has `refundedBillIdentifier`, or a negative total), or is the original that a
+corrective bill in the same customer's ledger points at.
+"""
+
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from loyalty_hub.models.customer import CONTACT_FIELDS
+from loyalty_hub.storyous.mapping import BillFacts, ContactFacts
+
+LedgerEntry = dict[str, Any]
+Ledger = Mapping[str, LedgerEntry]
+
+
+def ledger_entry(facts: BillFacts, version: str, place_id: str, category_ids: tuple[str, ...]) -> LedgerEntry:
+    """The few facts of a bill the aggregates need, with short keys: a ledger lives inside one item."""
+    entry: LedgerEntry = {"v": version, "s": place_id, "k": list(category_ids)}
+    if facts.paid_at is not None:
+        entry["t"] = facts.paid_at.isoformat()
+    if facts.amount is not None:
+        entry["a"] = facts.amount
+    if facts.currency:
+        entry["c"] = facts.currency
+    if facts.refunded:
+        entry["rf"] = True
+    if facts.refund_of:
+        entry["r"] = facts.refund_of
+    if facts.deleted:
+        entry["d"] = True
+    return entry
+
+
+def counted_bills(ledger: Ledger) -> dict[str, LedgerEntry]:
+    reversed_ids = {entry["r"] for entry in ledger.values() if entry.get("r")}
+    return {
+        bill_id: entry
+        for bill_id, entry in ledger.items()
+        if not entry.get("d")
+        and not entry.get("rf")
+        and not entry.get("r")
+        and bill_id not in reversed_ids
+        and not (entry.get("a") is not None and entry["a"] < 0)
+    }
+
+
+def category_ids(ledger: Ledger) -> list[str]:
+    return sorted({category for entry in counted_bills(ledger).values() for category in entry.get("k", ())})
+
+
+def aggregates(ledger: Ledger, category_names: Mapping[str, str]) -> dict[str, Any]:
+    counted = counted_bills(ledger)
+    dated = sorted(
+        ((datetime.fromisoformat(entry["t"]), bill_id) for bill_id, entry in counted.items() if "t" in entry),
+    )
+    first = counted[dated[0][1]] if dated else None
+    last = counted[dated[-1][1]] if dated else None
+    amounts = [entry["a"] for entry in counted.values() if entry.get("a") is not None]
+    names = {category_names[c] for e in counted.values() for c in e.get("k", ()) if c in category_names}
+    return {
+        "store_id": last["s"] if last else None,
+        "total_orders": len(counted),
+        "total_sales": sum(amounts, Decimal(0)),
+        "date_first_order": first["t"] if first else None,
+        "date_last_order": last["t"] if last else None,
+        "last_order_value": last.get("a") if last else None,
+        "categories": sorted(names),
+        "currency": last.get("c") if last else None,
+    }
+
+
+def contact_view(contact: ContactFacts | None) -> dict[str, Any]:
+    if contact is None:
+        return dict.fromkeys(CONTACT_FIELDS) | {"allow_sms": False, "allow_email": False}
+    return {name: getattr(contact, name) for name in CONTACT_FIELDS}
+
+
+def customer_view(
+    ledger: Ledger, contact: ContactFacts | None, category_names: Mapping[str, str]
+) -> dict[str, Any]:
+    return contact_view(contact) | aggregates(ledger, category_names)

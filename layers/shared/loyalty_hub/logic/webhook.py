@@ -1,0 +1,140 @@
+"""Accept one Storyous DataSync delivery: check it, archive the raw body, enqueue a pointer.
+
+Nothing else happens on the request path, so a 5 MB back-fill is acknowledged as fast as a 1 KB delta.
+"""
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from loyalty_hub import aws, config
+from loyalty_hub.auth import matches_any, presented_secret
+from loyalty_hub.config import WebhookSettings
+from loyalty_hub.dal import archive
+from loyalty_hub.dal.tenants import TenantStore
+from loyalty_hub.errors import (
+    BadRequest,
+    ConfigurationError,
+    InvalidEnvelope,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+)
+from loyalty_hub.models.datasync import KNOWN_DOMAINS, DataSyncEnvelope, DeliveryPointer
+from loyalty_hub.secrets import tenant_secrets
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
+
+WEBHOOK_SECRET_KEYS = ("storyous_webhook_secret", "storyous_webhook_secret_previous")
+
+
+@dataclass(frozen=True)
+class Accepted:
+    delivery_id: str
+    domain: str
+    entities: int
+    known_domain: bool
+    archived_key: str | None  # None: nothing to store (empty data)
+
+
+@dataclass
+class WebhookDeps:
+    settings: WebhookSettings
+    tenants: TenantStore
+    s3: "S3Client"
+    sqs: "SQSClient"
+    secrets: Callable[[str], dict[str, Any]]
+    clock: Callable[[], datetime]
+
+    @classmethod
+    def from_settings(cls, settings: WebhookSettings) -> "WebhookDeps":
+        return cls(
+            settings=settings,
+            tenants=TenantStore(settings.TENANTS_TABLE, cache_seconds=settings.TENANT_CACHE_SECONDS),
+            s3=aws.client("s3"),
+            sqs=aws.client("sqs"),
+            secrets=lambda tenant_id: tenant_secrets(
+                settings.SECRETS_PREFIX, tenant_id, max_age=settings.SECRET_CACHE_SECONDS
+            ),
+            clock=lambda: datetime.now(UTC),
+        )
+
+
+@cache
+def default_deps() -> WebhookDeps:
+    """Dependencies of a warm execution environment, built on first use."""
+    return WebhookDeps.from_settings(config.load(WebhookSettings))
+
+
+def accept_delivery(
+    deps: WebhookDeps, *, tenant_id: str, place_id: str, authorization: str | None, body: bytes
+) -> Accepted:
+    if len(body) > deps.settings.MAX_BODY_BYTES:
+        raise PayloadTooLarge(
+            f"body of {len(body)} bytes exceeds the limit of {deps.settings.MAX_BODY_BYTES}"
+        )
+    tenant = deps.tenants.get(tenant_id)
+    _authorize(deps, tenant_id, authorization)
+    if not tenant.has_place(place_id):
+        raise NotFound(f"unknown place {place_id} for tenant {tenant_id}")
+    envelope = parse_envelope(body)
+
+    sha256 = hashlib.sha256(body).hexdigest()
+    domain = envelope.dataDomain
+    accepted = Accepted(
+        delivery_id=sha256[:16],
+        domain=domain,
+        entities=len(envelope.data),
+        known_domain=domain in KNOWN_DOMAINS,
+        archived_key=None,
+    )
+    if not envelope.data:
+        return accepted
+
+    received_at = deps.clock()
+    key = archive.archive_key(tenant_id, place_id, domain, received_at, sha256)
+    archive.put_raw(deps.s3, deps.settings.RAW_BUCKET, key, body, sha256)
+    pointer = DeliveryPointer(
+        tenant_id=tenant_id,
+        place_id=place_id,
+        domain=domain,
+        bucket=deps.settings.RAW_BUCKET,
+        key=key,
+        sha256=sha256,
+        received_at=received_at,
+        entities=len(envelope.data),
+    )
+    archive.enqueue(deps.sqs, deps.settings.INGEST_QUEUE_URL, pointer)
+    return replace(accepted, archived_key=key)
+
+
+def _authorize(deps: WebhookDeps, tenant_id: str, authorization: str | None) -> None:
+    secrets = deps.secrets(tenant_id)
+    accepted = [str(secrets[k]) for k in WEBHOOK_SECRET_KEYS if secrets.get(k)]
+    if not accepted:
+        raise ConfigurationError(f"tenant {tenant_id} has no storyous_webhook_secret")
+    if not matches_any(presented_secret(authorization), accepted):
+        raise Unauthorized("missing or wrong Authorization secret")
+
+
+def parse_envelope(body: bytes) -> DataSyncEnvelope:
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadRequest(f"body is not valid JSON: {exc}") from exc
+    if not isinstance(document, dict):
+        raise InvalidEnvelope("body must be a JSON object with dataDomain and data")
+    try:
+        return DataSyncEnvelope.model_validate(document)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "body"
+        raise InvalidEnvelope(f"{field}: {first['msg']}") from exc

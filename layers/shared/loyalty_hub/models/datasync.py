@@ -1,0 +1,57 @@
+"""Storyous DataSync: the webhook envelope and the pointer the webhook hands to ingest."""
+
+from typing import Any, Final
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+# The domains Storyous documents for DataSync; any other domain is still accepted and stored generically.
+KNOWN_DOMAINS: Final = frozenset(
+    {
+        "Stocks",
+        "StockItemCategories",
+        "StockItems",
+        "StockMovements",
+        "Bills",
+        "BillCosts",
+        "TerminalTransactions",
+        "PaymentTypes",
+        "Loyalty",
+        "DeskSections",
+        "Desks",
+        "ItemCategories",
+        "Items",
+        "PlaceItems",
+        "Merchants",
+        "Places",
+        "Persons",
+    }
+)
+
+
+class DataSyncEnvelope(BaseModel):
+    """One DataSync request: a single domain and the entities changed since the last successful sync."""
+
+    model_config = ConfigDict(extra="allow")  # unknown envelope fields are kept, never a reason to reject
+
+    dataDomain: str = Field(min_length=1, max_length=64)
+    data: list[dict[str, Any]]
+
+
+class DeliveryPointer(BaseModel):
+    """What the webhook enqueues for ingest: where the archived raw body lies and whose it is."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tenant_id: str
+    place_id: str
+    domain: str
+    bucket: str
+    key: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    received_at: AwareDatetime
+    entities: int = Field(ge=0)
+
+    @property
+    def delivery_id(self) -> str:
+        """Short id for log lines; identical bodies share it, which is what an operator wants to see."""
+        return self.sha256[:16]

@@ -1,0 +1,1 @@
+"""Storyous: how its payloads map onto our model."""

@@ -1,0 +1,194 @@
+"""Every Storyous field name the hub reads, in one module.
+
+Several DataSync schemas were not readable when this was written (vendor-reference.md, "Open
+questions" 4-6), so fields are read tolerantly from the candidates below. When a real delivery shows
+the true names, correct them here and nowhere else.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final
+
+# Id field per domain, tried in order; `id` and `_id` are the generic fallbacks for every domain.
+ID_FIELDS: Final[dict[str, tuple[str, ...]]] = {
+    "Bills": ("billId",),
+    "BillCosts": ("billCostId", "billId"),
+    "Loyalty": ("customerId", "loyaltyCustomerId"),
+    "ItemCategories": ("categoryId",),
+    "Items": ("productId", "itemId"),
+    "PlaceItems": ("placeItemId", "productId"),
+    "Merchants": ("merchantId",),
+    "Places": ("placeId",),
+    "Persons": ("personId",),
+    "PaymentTypes": ("paymentTypeId", "code"),
+    "Desks": ("deskId",),
+    "DeskSections": ("sectionId", "deskSectionId"),
+    "Stocks": ("stockId",),
+    "StockItems": ("stockItemId",),
+    "StockItemCategories": ("stockItemCategoryId", "categoryId"),
+    "StockMovements": ("movementId", "stockMovementId"),
+    "TerminalTransactions": ("transactionId", "terminalTransactionId"),
+}
+GENERIC_ID_FIELDS: Final = ("id", "_id")
+VERSION_FIELD: Final = "_lastModifiedAt"
+
+
+def entity_id(domain: str, entity: dict[str, Any]) -> tuple[str, bool]:
+    """The entity's id and whether it came from a field; without one, a hash of its content stands in."""
+    for name in (*ID_FIELDS.get(domain, ()), *GENERIC_ID_FIELDS):
+        value = entity.get(name)
+        if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
+            return str(value), True
+    canonical = json.dumps(entity, sort_keys=True, separators=(",", ":"), default=str)
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest(), False
+
+
+def parse_datetime(value: Any, zone: tzinfo) -> datetime | None:
+    """ISO-8601 from Storyous; a value without an offset is read in the tenant's time zone."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=zone)
+
+
+def parse_money(value: Any) -> Decimal | None:
+    """Amounts come as numbers or numeric strings ("150.4", "10.00"); floats keep their shortest repr."""
+    if value is None or isinstance(value, bool):
+        return None
+    text = repr(value) if isinstance(value, float) else str(value).strip()
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        return None
+    return amount if amount.is_finite() else None
+
+
+def _flag(value: Any) -> bool:
+    """Consent and status flags: booleans, 0/1, "true"/"false", or a grant timestamp meaning yes."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return value != 0
+    if isinstance(value, str):
+        return value.strip().lower() not in {"", "0", "false", "no", "n", "off", "null"}
+    return False
+
+
+def _first(entity: dict[str, Any], *paths: str) -> Any:
+    """The first present, non-empty value among dotted paths."""
+    for path in paths:
+        node: Any = entity
+        for part in path.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node not in (None, ""):
+            return node
+    return None
+
+
+def _text(entity: dict[str, Any], *paths: str) -> str | None:
+    value = _first(entity, *paths)
+    return str(value).strip() or None if value is not None else None
+
+
+@dataclass(frozen=True)
+class BillFacts:
+    bill_id: str
+    customer_id: str | None
+    amount: Decimal | None
+    paid_at: datetime | None
+    currency: str | None
+    category_ids: tuple[str, ...]
+    uncategorized_products: tuple[str, ...]
+    refunded: bool
+    refund_of: str | None
+    deleted: bool
+
+
+def bill_facts(bill_id: str, bill: dict[str, Any], zone: tzinfo) -> BillFacts:
+    categories: set[str] = set()
+    products: set[str] = set()
+    for item in bill.get("items") or []:
+        if not isinstance(item, dict):
+            continue
+        if category := _text(item, "categoryId"):
+            categories.add(category)
+        elif product := _text(item, "productId"):
+            products.add(product)
+    return BillFacts(
+        bill_id=bill_id,
+        customer_id=_text(bill, "customerId"),
+        amount=parse_money(bill.get("finalPrice")),
+        paid_at=parse_datetime(bill.get("paidAt"), zone) or parse_datetime(bill.get("createdAt"), zone),
+        currency=_text(bill, "currencyCode"),
+        category_ids=tuple(sorted(categories)),
+        uncategorized_products=tuple(sorted(products)),
+        refunded=_flag(bill.get("refunded")),
+        refund_of=_text(bill, "refundedBillIdentifier"),
+        deleted=_flag(bill.get("deleted")),
+    )
+
+
+def category_name(category: dict[str, Any]) -> str | None:
+    return _text(category, "name", "title")
+
+
+def item_category_id(item: dict[str, Any]) -> str | None:
+    return _text(item, "categoryId", "category.categoryId", "category.id")
+
+
+@dataclass(frozen=True)
+class ContactFacts:
+    """Contact data and consents of one loyalty customer, as DailyStory names them."""
+
+    customer_id: str
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    mobile_phone: str | None = None
+    allow_email: bool = False
+    allow_sms: bool = False
+    city: str | None = None
+    state: str | None = None
+    address: str | None = None
+    zip: str | None = None
+    birth_date: str | None = None
+    points: Decimal | None = None
+
+
+def contact_facts(customer_id: str, loyalty: dict[str, Any]) -> ContactFacts:
+    first = _text(loyalty, "firstName", "first_name", "givenName")
+    last = _text(loyalty, "lastName", "last_name", "surname", "familyName")
+    if first is None and last is None and (full := _text(loyalty, "fullName", "name")):
+        first, _, rest = full.partition(" ")
+        last = rest.strip() or None
+    email = _text(loyalty, "email", "emailAddress", "contact.email")
+    general = _first(loyalty, "marketingConsent", "consents.marketing")
+    email_consent = _first(loyalty, "emailConsent", "allowEmail", "consents.email", "consents.emailMarketing")
+    sms_consent = _first(loyalty, "smsConsent", "allowSms", "consents.sms", "consents.smsMarketing")
+    birth = _text(loyalty, "birthDate", "birthday", "dateOfBirth")
+    return ContactFacts(
+        customer_id=customer_id,
+        first_name=first,
+        last_name=last,
+        email=email.lower() if email else None,
+        mobile_phone=_text(loyalty, "phone", "phoneNumber", "mobilePhone", "mobile", "contact.phone"),
+        allow_email=_flag(email_consent if email_consent is not None else general),
+        allow_sms=_flag(sms_consent if sms_consent is not None else general),
+        city=_text(loyalty, "city", "address.city", "addressParts.city"),
+        state=_text(loyalty, "state", "region", "address.state"),
+        address=_text(loyalty, "street", "address.street", "addressParts.street")
+        or (_text(loyalty, "address") if isinstance(loyalty.get("address"), str) else None),
+        zip=_text(loyalty, "zip", "zipCode", "postalCode", "address.zip", "addressParts.zip"),
+        birth_date=birth[:10] if birth else None,
+        points=parse_money(_first(loyalty, "points", "pointsBalance", "balance", "stamps")),
+    )
+
+
+def is_deleted(entity: dict[str, Any]) -> bool:
+    return _flag(entity.get("deleted")) or _flag(entity.get("isDeleted"))
