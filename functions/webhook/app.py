@@ -9,7 +9,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from loyalty_hub.api import json_response, register_error_handlers
+from loyalty_hub.api import json_response, raw_body, register_error_handlers
 from loyalty_hub.logic.webhook import accept_delivery, default_deps
 from loyalty_hub.observability import logger, metrics
 
@@ -22,13 +22,12 @@ def receive(merchant_id: str, place_id: str) -> Response[str]:
     tenant_id, place = unquote(merchant_id), unquote(place_id)
     logger.append_keys(tenant=tenant_id, place=place)
     event = app.current_event
-    body = event.decoded_body or ""
     accepted = accept_delivery(
         default_deps(),
         tenant_id=tenant_id,
         place_id=place,
         authorization=event.headers.get("authorization"),
-        body=body.encode() if isinstance(body, str) else body,
+        body=raw_body(event),
     )
     logger.info(
         "delivery accepted",
