@@ -107,9 +107,7 @@ def create_stack(names: Stack = Stack()) -> Stack:
             ),
         },
     )["QueueUrl"]
-    return Stack(
-        names.tenants_table, names.entities_table, names.customers_table, names.raw_bucket, url, dlq_url
-    )
+    return Stack(names.tenants_table, names.entities_table, names.customers_table, names.raw_bucket, url, dlq_url)
 
 
 def add_tenant(

@@ -2,7 +2,6 @@
 
 import json
 from copy import deepcopy
-from pathlib import Path
 from typing import Any
 
 from tests.support.template import ROOT
@@ -40,8 +39,12 @@ def webhook_event(
     return event
 
 
-def sqs_event(bodies: list[str], *, queue_arn: str = "arn:aws:sqs:eu-central-1:123456789012:ingest.fifo",
-              group: str = "60b6512e66943300381c2d24") -> dict[str, Any]:
+def sqs_event(
+    bodies: list[str],
+    *,
+    queue_arn: str = "arn:aws:sqs:eu-central-1:123456789012:ingest.fifo",
+    group: str = "60b6512e66943300381c2d24",
+) -> dict[str, Any]:
     template = load("ingest/sqs-delivery.json")["Records"][0]
     records = []
     for i, body in enumerate(bodies):

@@ -45,9 +45,7 @@ def raw_body(event: BaseProxyEvent) -> bytes:
     return body.encode("utf-8", "surrogatepass")
 
 
-def json_response(
-    status: HTTPStatus, body: dict[str, Any], headers: dict[str, str] | None = None
-) -> Response[str]:
+def json_response(status: HTTPStatus, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[str]:
     return Response[str](
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
@@ -63,17 +61,13 @@ def error_response(status: HTTPStatus, message: str, headers: dict[str, str] | N
 def register_error_handlers(app: APIGatewayRestResolver) -> None:
     @app.exception_handler(HubError)
     def _hub_error(exc: HubError) -> Response[str]:
-        status = next(
-            (s for cls, s in _STATUS.items() if isinstance(exc, cls)), HTTPStatus.INTERNAL_SERVER_ERROR
-        )
+        status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), HTTPStatus.INTERNAL_SERVER_ERROR)
         if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
             metrics.add_metric(name="RequestsFailed", unit=MetricUnit.Count, value=1)
             logger.exception("request failed", extra={"error_class": type(exc).__name__})
             # Operators read the cause in the log; callers get no internals.
             message = (
-                "service temporarily unavailable"
-                if status == HTTPStatus.SERVICE_UNAVAILABLE
-                else "internal error"
+                "service temporarily unavailable" if status == HTTPStatus.SERVICE_UNAVAILABLE else "internal error"
             )
             return error_response(status, message)
         metrics.add_metric(name="RequestsRejected", unit=MetricUnit.Count, value=1)

@@ -49,8 +49,7 @@ class EntityStore:
             names={"#v": "version"},
         )
         return {
-            item["sk"]["S"]: StoredVersion(item["version"]["S"], item.get("customer_id", {}).get("S"))
-            for item in items
+            item["sk"]["S"]: StoredVersion(item["version"]["S"], item.get("customer_id", {}).get("S")) for item in items
         }
 
     def bodies(self, tenant_id: str, domain: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:

@@ -91,9 +91,7 @@ def ingest_delivery(deps: IngestDeps, pointer: DeliveryPointer) -> IngestReport:
     domain = envelope.dataDomain
     report = IngestReport(domain=domain, received=len(envelope.data), known_domain=domain in KNOWN_DOMAINS)
 
-    incoming = _latest_per_id(
-        domain, envelope.data, tenant.zone, format_timestamp(pointer.received_at), report
-    )
+    incoming = _latest_per_id(domain, envelope.data, tenant.zone, format_timestamp(pointer.received_at), report)
     stored = deps.entities.versions(tenant.tenant_id, domain, incoming)
     fresh = {eid: e for eid, e in incoming.items() if eid not in stored or stored[eid].version < e.version}
     report.stale = len(incoming) - len(fresh)

@@ -82,7 +82,5 @@ def contact_view(contact: ContactFacts | None) -> dict[str, Any]:
     return {name: getattr(contact, name) for name in CONTACT_FIELDS}
 
 
-def customer_view(
-    ledger: Ledger, contact: ContactFacts | None, category_names: Mapping[str, str]
-) -> dict[str, Any]:
+def customer_view(ledger: Ledger, contact: ContactFacts | None, category_names: Mapping[str, str]) -> dict[str, Any]:
     return contact_view(contact) | aggregates(ledger, category_names)

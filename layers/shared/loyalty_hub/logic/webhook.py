@@ -78,9 +78,7 @@ def accept_delivery(
     deps: WebhookDeps, *, tenant_id: str, place_id: str, authorization: str | None, body: bytes
 ) -> Accepted:
     if len(body) > deps.settings.MAX_BODY_BYTES:
-        raise PayloadTooLarge(
-            f"body of {len(body)} bytes exceeds the limit of {deps.settings.MAX_BODY_BYTES}"
-        )
+        raise PayloadTooLarge(f"body of {len(body)} bytes exceeds the limit of {deps.settings.MAX_BODY_BYTES}")
     tenant = deps.tenants.get(tenant_id)
     _authorize(deps, tenant_id, authorization)
     if not tenant.has_place(place_id):
