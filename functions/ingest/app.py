@@ -35,6 +35,7 @@ def record_handler(record: DeliveryRecord) -> None:
     try:
         report = ingest_delivery(default_deps(), pointer)
     except Exception:
+        metrics.add_metric(name="DeliveriesFailed", unit=MetricUnit.Count, value=1)
         logger.exception("delivery failed; SQS retries it, then moves it to the ingest DLQ", extra=keys)
         raise
     logger.info("delivery ingested", extra={**keys, **asdict(report)})

@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 
 from functions.ingest import app as ingest_app
 from functions.webhook import app as webhook_app
+from loyalty_hub.errors import Unavailable
 from loyalty_hub.logic import ingest
 from loyalty_hub.logic.ingest import IngestDeps, ingest_delivery
 from loyalty_hub.models.datasync import DeliveryPointer
@@ -373,7 +374,7 @@ def test_unprocessed_items_that_never_clear_fail_the_delivery(
     client = boto3.client("dynamodb", region_name=REGION)
     deps.customers = type(deps.customers)(client, stack.customers_table)
     client.meta.events.register("before-call.dynamodb.BatchWriteItem", _unprocessed_first(stack.customers_table, 99))
-    with pytest.raises(ingest.Unavailable):
+    with pytest.raises(Unavailable):
         deliver(stack, deps, "Bills", [bill("B1", ALICE, "100", "2024-07-01T10:00:00+02:00", "2024-07-01T10:01Z")])
 
 
