@@ -45,7 +45,7 @@ build:  ## sam build: arm64 layer with hash-based .pyc, no Docker needed
 test: lint unit validate build  ## what CI runs
 
 bench:  ## performance figures, printed as ratios measured in one run
-	$(RUN) python -m benchmarks
+	PYTHONPATH=layers/shared:. $(RUN) python -m benchmarks
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

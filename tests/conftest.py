@@ -1,7 +1,6 @@
 """Shared fixtures: an AWS account in moto built from template.yaml, and a configured tenant."""
 
 import io
-import json
 import logging
 import os
 
@@ -12,10 +11,8 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "eu-central-1")
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
@@ -23,39 +20,10 @@ from moto import mock_aws
 from loyalty_hub import aws, config
 from loyalty_hub.dal import tenants
 from loyalty_hub.logic import ingest, webhook
-from loyalty_hub.models.tenant import Place, Tenant
+from loyalty_hub.models.tenant import Tenant
 from loyalty_hub.observability import logger
-from loyalty_hub.secrets import secret_name
-from tests.support import template
-
-REGION = "eu-central-1"
-SECRETS_PREFIX = "loyalty-hub/test/tenants"
-MERCHANT = "60b6512e66943300381c2d24"
-PLACE = "60b6512e66943300381c2d25"
-OTHER_PLACE = "60b6512e66943300381c2d26"
-WEBHOOK_SECRET = "demo-webhook-secret"
-
-
-@dataclass(frozen=True)
-class Stack:
-    """Names of the resources of one test account, as the template's functions see them."""
-
-    tenants_table: str = "Tenants"
-    entities_table: str = "Entities"
-    customers_table: str = "Customers"
-    raw_bucket: str = "loyalty-hub-raw-test"
-    ingest_queue_url: str = ""
-    ingest_dlq_url: str = ""
-
-    def env(self) -> dict[str, str]:
-        return {
-            "TENANTS_TABLE": self.tenants_table,
-            "ENTITIES_TABLE": self.entities_table,
-            "CUSTOMERS_TABLE": self.customers_table,
-            "RAW_BUCKET": self.raw_bucket,
-            "INGEST_QUEUE_URL": self.ingest_queue_url,
-            "SECRETS_PREFIX": SECRETS_PREFIX,
-        }
+from tests.support.doubles import LogCapture
+from tests.support.stack import REGION, Stack, add_tenant, create_stack
 
 
 def reset_caches() -> None:
@@ -80,56 +48,6 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     reset_caches()
 
 
-def create_stack(names: Stack = Stack()) -> Stack:
-    """Tables (keys, GSIs, streams) from template.yaml, the bucket, the FIFO queue with its DLQ."""
-    ddb = boto3.client("dynamodb", region_name=REGION)
-    for logical_id in template.tables():
-        name = {
-            "TenantsTable": names.tenants_table,
-            "EntitiesTable": names.entities_table,
-            "CustomersTable": names.customers_table,
-        }[logical_id]
-        ddb.create_table(**template.table_definition(logical_id, name))
-    boto3.client("s3", region_name=REGION).create_bucket(
-        Bucket=names.raw_bucket, CreateBucketConfiguration={"LocationConstraint": REGION}
-    )
-    sqs = boto3.client("sqs", region_name=REGION)
-    queue = template.resource("IngestQueue")["Properties"]
-    dlq_url = sqs.create_queue(QueueName="ingest-dlq.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    url = sqs.create_queue(
-        QueueName="ingest.fifo",
-        Attributes={
-            "FifoQueue": "true",
-            "VisibilityTimeout": str(queue["VisibilityTimeout"]),
-            "RedrivePolicy": json.dumps(
-                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": queue["RedrivePolicy"]["maxReceiveCount"]}
-            ),
-        },
-    )["QueueUrl"]
-    return Stack(names.tenants_table, names.entities_table, names.customers_table, names.raw_bucket, url, dlq_url)
-
-
-def add_tenant(
-    stack: Stack,
-    tenant_id: str = MERCHANT,
-    places: dict[str, Place] | None = None,
-    secret: dict[str, Any] | None = None,
-) -> Tenant:
-    tenant = Tenant(
-        tenant_id=tenant_id,
-        name=f"Café {tenant_id[-4:]}",
-        time_zone="Europe/Prague",
-        places=places or {PLACE: Place(name="Náměstí"), OTHER_PLACE: Place(name="Nádraží")},
-    )
-    tenants.TenantStore(stack.tenants_table, client=boto3.client("dynamodb", region_name=REGION)).put(tenant)
-    boto3.client("secretsmanager", region_name=REGION).create_secret(
-        Name=secret_name(SECRETS_PREFIX, tenant_id),
-        SecretString=json.dumps(secret or {"storyous_webhook_secret": WEBHOOK_SECRET}),
-    )
-    return tenant
-
-
 @pytest.fixture
 def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     with mock_aws():
@@ -142,27 +60,6 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
 @pytest.fixture
 def tenant(stack: Stack) -> Tenant:
     return add_tenant(stack)
-
-
-class FixedClock:
-    """A clock that moves only when told to."""
-
-    def __init__(self, start: datetime = datetime(2024, 7, 12, 8, 0, tzinfo=UTC)) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-class LogCapture:
-    def __init__(self, stream: io.StringIO) -> None:
-        self._stream = stream
-
-    def lines(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self._stream.getvalue().splitlines() if line.startswith("{")]
-
-    def text(self) -> str:
-        return self._stream.getvalue()
 
 
 @pytest.fixture

@@ -20,8 +20,9 @@ from loyalty_hub.dal.entities import EntityStore
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.logic import ingest
 from loyalty_hub.models.tenant import Place, Tenant
-from tests.conftest import REGION, FixedClock, Stack
 from tests.support.deliveries import archive, customer_item
+from tests.support.doubles import FixedClock
+from tests.support.stack import REGION, Stack
 
 BILL_IDS = [f"B{i}" for i in range(6)]
 CUSTOMERS = ["C0", "C1", "C2"]

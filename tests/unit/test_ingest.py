@@ -16,9 +16,10 @@ from loyalty_hub.errors import Unavailable
 from loyalty_hub.logic import ingest
 from loyalty_hub.logic.ingest import IngestDeps, ingest_delivery
 from loyalty_hub.models.datasync import DeliveryPointer
-from tests.conftest import MERCHANT, OTHER_PLACE, PLACE, REGION, FixedClock, Stack, add_tenant
 from tests.support.deliveries import archive, bill, customer_item, entity_item
+from tests.support.doubles import FixedClock
 from tests.support.events import load, sqs_event, webhook_event
+from tests.support.stack import MERCHANT, OTHER_PLACE, PLACE, REGION, Stack, add_tenant
 
 pytestmark = pytest.mark.usefixtures("tenant")
 

@@ -11,8 +11,9 @@ from botocore.exceptions import ClientError
 from functions.webhook import app as webhook
 from loyalty_hub.logic import webhook as webhook_logic
 from loyalty_hub.models.tenant import Place
-from tests.conftest import MERCHANT, OTHER_PLACE, PLACE, REGION, WEBHOOK_SECRET, LogCapture, Stack, add_tenant
+from tests.support.doubles import LogCapture
 from tests.support.events import load, webhook_event
+from tests.support.stack import MERCHANT, OTHER_PLACE, PLACE, REGION, WEBHOOK_SECRET, Stack, add_tenant
 
 pytestmark = pytest.mark.usefixtures("tenant")
 

@@ -2,10 +2,10 @@
 
 import base64
 import binascii
-import json
 from http import HTTPStatus
 from typing import Any
 
+import orjson
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.metrics import MetricUnit
@@ -49,7 +49,7 @@ def json_response(status: HTTPStatus, body: dict[str, Any], headers: dict[str, s
     return Response[str](
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
-        body=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+        body=orjson.dumps(body, default=str).decode(),
         headers=headers,
     )
 

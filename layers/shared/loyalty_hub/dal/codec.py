@@ -1,5 +1,10 @@
-"""DynamoDB attribute-value conversion (numbers come back as Decimal, never float)."""
+"""DynamoDB attribute-value conversion (numbers come back as Decimal, never float).
 
+Writing goes through a direct encoder for the plain shapes our items have; boto3's TypeSerializer
+(generic, type-probing) was a third of ingest CPU time for a 1,000-bill delivery.
+"""
+
+from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -8,8 +13,27 @@ _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
 
+def encode(value: Any) -> dict[str, Any]:
+    match value:
+        case str():
+            return {"S": value}
+        case bool():
+            return {"BOOL": value}
+        case int() | Decimal():
+            return {"N": str(value)}
+        case list() | tuple():
+            return {"L": [encode(v) for v in value]}
+        case dict():
+            return {"M": {k: encode(v) for k, v in value.items()}}
+        case None:
+            return {"NULL": True}
+        case _:
+            return dict(_serializer.serialize(value))  # sets, bytes: rare, let boto3 decide
+
+
 def to_item(value: dict[str, Any]) -> dict[str, Any]:
-    return {k: _serializer.serialize(v) for k, v in value.items() if v is not None}
+    """Top-level None attributes are left out, so absent and unknown read back the same way."""
+    return {k: encode(v) for k, v in value.items() if v is not None}
 
 
 def from_item(item: dict[str, Any]) -> dict[str, Any]:

@@ -1,9 +1,10 @@
 """Storyous entities of every domain, one item per (tenant, domain, id) in EntitiesTable."""
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from loyalty_hub.dal.batch import batch_get, batch_put
 
@@ -57,7 +58,7 @@ class EntityStore:
         if not keys:
             return {}
         items = batch_get(self._client, self._table, keys, projection="sk, body")
-        return {item["sk"]["S"]: json.loads(item["body"]["S"]) for item in items}
+        return {item["sk"]["S"]: orjson.loads(item["body"]["S"]) for item in items}
 
     def put(self, tenant_id: str, domain: str, writes: Mapping[str, EntityWrite], received_at: str) -> None:
         pk = _pk(tenant_id, domain)
@@ -67,7 +68,7 @@ class EntityStore:
                 "pk": {"S": pk},
                 "sk": {"S": write.entity_id},
                 "version": {"S": write.version},
-                "body": {"S": json.dumps(write.body, separators=(",", ":"), ensure_ascii=False, default=str)},
+                "body": {"S": orjson.dumps(write.body).decode()},
                 "place_id": {"S": write.place_id},
                 "delivery_key": {"S": write.delivery_key},
                 "received_at": {"S": received_at},

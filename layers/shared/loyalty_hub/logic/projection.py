@@ -26,7 +26,7 @@ def ledger_entry(facts: BillFacts, version: str, place_id: str, category_ids: tu
     if facts.paid_at is not None:
         entry["t"] = facts.paid_at.isoformat()
     if facts.amount is not None:
-        entry["a"] = facts.amount
+        entry["a"] = str(facts.amount)  # kept as text: the ledger is stored as one JSON document
     if facts.currency:
         entry["c"] = facts.currency
     if facts.refunded:
@@ -47,7 +47,7 @@ def counted_bills(ledger: Ledger) -> dict[str, LedgerEntry]:
         and not entry.get("rf")
         and not entry.get("r")
         and bill_id not in reversed_ids
-        and not (entry.get("a") is not None and entry["a"] < 0)
+        and not ("a" in entry and Decimal(entry["a"]) < 0)
     }
 
 
@@ -62,7 +62,7 @@ def aggregates(ledger: Ledger, category_names: Mapping[str, str]) -> dict[str, A
     )
     first = counted[dated[0][1]] if dated else None
     last = counted[dated[-1][1]] if dated else None
-    amounts = [entry["a"] for entry in counted.values() if entry.get("a") is not None]
+    amounts = [Decimal(entry["a"]) for entry in counted.values() if "a" in entry]
     names = {category_names[c] for e in counted.values() for c in e.get("k", ()) if c in category_names}
     return {
         "store_id": last["s"] if last else None,
@@ -70,7 +70,7 @@ def aggregates(ledger: Ledger, category_names: Mapping[str, str]) -> dict[str, A
         "total_sales": sum(amounts, Decimal(0)),
         "date_first_order": first["t"] if first else None,
         "date_last_order": last["t"] if last else None,
-        "last_order_value": last.get("a") if last else None,
+        "last_order_value": Decimal(last["a"]) if last and "a" in last else None,
         "categories": sorted(names),
         "currency": last.get("c") if last else None,
     }

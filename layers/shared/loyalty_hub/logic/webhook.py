@@ -4,13 +4,13 @@ Nothing else happens on the request path, so a 5 MB back-fill is acknowledged as
 """
 
 import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from pydantic import ValidationError
 
 from loyalty_hub import aws, config
@@ -125,8 +125,8 @@ def _authorize(deps: WebhookDeps, tenant_id: str, authorization: str | None) -> 
 
 def parse_envelope(body: bytes) -> DataSyncEnvelope:
     try:
-        document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
         raise BadRequest(f"body is not valid JSON: {exc}") from exc
     if not isinstance(document, dict):
         raise InvalidEnvelope("body must be a JSON object with dataDomain and data")

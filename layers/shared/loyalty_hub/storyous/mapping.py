@@ -6,11 +6,12 @@ the true names, correct them here and nowhere else.
 """
 
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
+
+import orjson
 
 # Id field per domain, tried in order; `id` and `_id` are the generic fallbacks for every domain.
 ID_FIELDS: Final[dict[str, tuple[str, ...]]] = {
@@ -42,8 +43,8 @@ def entity_id(domain: str, entity: dict[str, Any]) -> tuple[str, bool]:
         value = entity.get(name)
         if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
             return str(value), True
-    canonical = json.dumps(entity, sort_keys=True, separators=(",", ":"), default=str)
-    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest(), False
+    canonical = orjson.dumps(entity, option=orjson.OPT_SORT_KEYS)
+    return "sha256:" + hashlib.sha256(canonical).hexdigest(), False
 
 
 def parse_datetime(value: Any, zone: tzinfo) -> datetime | None:

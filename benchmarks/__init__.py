@@ -1,0 +1,1 @@
+"""Benchmarks behind the design's figures; run with `make bench`."""

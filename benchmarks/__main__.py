@@ -1,0 +1,19 @@
+"""`make bench`: every benchmark, each printing ratios measured in this one run."""
+
+import os
+
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "loyalty-hub")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "LoyaltyHub")
+os.environ.setdefault("AWS_DEFAULT_REGION", "eu-central-1")
+for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+    os.environ.setdefault(name, "bench")
+
+from benchmarks import bench_ingest  # noqa: E402 - after the environment it reads
+
+
+def main() -> None:
+    bench_ingest.main()
+
+
+if __name__ == "__main__":
+    main()

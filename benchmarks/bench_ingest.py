@@ -1,0 +1,159 @@
+"""Part 1: ingest of one delivery of 1,000 bills for 300 customers.
+
+- DynamoDB requests, counted with a botocore event hook against moto, vs the design's lower bound;
+- CPU time of our ingest path (in-memory clients, so no mock server is measured) vs `json.loads` plus a
+  typed pydantic validation of the same payload.
+"""
+
+import math
+import statistics
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from moto import mock_aws
+from pydantic import AwareDatetime, BaseModel, TypeAdapter
+
+from benchmarks import payloads
+from benchmarks.fakes import FakeDynamoDB, FakeS3
+from loyalty_hub import aws
+from loyalty_hub.dal import tenants
+from loyalty_hub.dal.customers import CustomerStore
+from loyalty_hub.dal.entities import EntityStore
+from loyalty_hub.dal.tenants import TenantStore
+from loyalty_hub.logic import ingest
+from loyalty_hub.models.tenant import Place, Tenant
+from tests.support.deliveries import archive
+from tests.support.stack import MERCHANT, PLACE, Stack, add_tenant, create_stack
+
+BILLS, CUSTOMERS = 1000, 300
+
+
+class Item(BaseModel):
+    name: str
+    amount: Decimal
+    price: Decimal
+    productId: str
+    categoryId: str | None
+
+
+class Bill(BaseModel):
+    billId: str
+    customerId: str | None
+    finalPrice: Decimal
+    paidAt: AwareDatetime
+    currencyCode: str
+    refunded: bool
+    refundedBillIdentifier: str | None
+    _lastModifiedAt: AwareDatetime
+    items: list[Item]
+
+
+class Envelope(BaseModel):
+    dataDomain: str
+    data: list[Bill]
+
+
+ENVELOPE = TypeAdapter(Envelope)
+
+
+def lower_bound(bills: int, customers: int, categories: int) -> dict[str, int]:
+    """Each bill's stored version read and each bill written, each customer read and written, in batches."""
+    return {
+        "bill versions (BatchGetItem, 100 keys)": math.ceil(bills / 100),
+        "bill writes (BatchWriteItem, 25 items)": math.ceil(bills / 25),
+        "customers read (BatchGetItem, 100 keys)": math.ceil(customers / 100),
+        "customers written (BatchWriteItem, 25 items)": math.ceil(customers / 25),
+        "category names (BatchGetItem, 100 keys)": math.ceil(categories / 100),
+        "tenant configuration (GetItem, then cached)": 1,
+    }
+
+
+def count_requests(body_bills: list[dict[str, Any]]) -> tuple[Counter[str], int]:
+    with mock_aws():
+        stack: Stack = create_stack()
+        add_tenant(stack)
+        client = aws.client("dynamodb")
+        deps = ingest.IngestDeps(
+            tenants=TenantStore(stack.tenants_table, client=client),
+            s3=aws.client("s3"),
+            entities=EntityStore(client, stack.entities_table),
+            customers=CustomerStore(client, stack.customers_table),
+        )
+        ingest.ingest_delivery(
+            deps, archive(stack.raw_bucket, MERCHANT, PLACE, "ItemCategories", payloads.categories())
+        )
+        tenants.clear_cache()
+        counts: Counter[str] = Counter()
+        client.meta.events.register("before-call.dynamodb", lambda model, **_: counts.update([model.name]))
+        report = ingest.ingest_delivery(deps, archive(stack.raw_bucket, MERCHANT, PLACE, "Bills", body_bills))
+        first = Counter(counts)
+        ingest.ingest_delivery(deps, archive(stack.raw_bucket, MERCHANT, PLACE, "Bills", body_bills))
+        duplicate = counts - first
+        aws.reset()
+    assert report.written == BILLS
+    return first, sum(duplicate.values())
+
+
+def cpu_ms(work: Callable[[], object], repeat: int = 7) -> float:
+    samples = []
+    for _ in range(repeat):
+        start = time.process_time()
+        work()
+        samples.append((time.process_time() - start) * 1000)
+    return statistics.median(samples)
+
+
+def ingest_in_memory(body: bytes) -> Callable[[], object]:
+    def run() -> object:
+        ddb = FakeDynamoDB({"Tenants": ("tenant_id",), "Entities": ("pk", "sk"), "Customers": ("pk",)})
+        s3 = FakeS3()
+        s3.put_object(Bucket="raw", Key="k", Body=body)
+        store = TenantStore("Tenants", client=ddb)  # type: ignore[arg-type]
+        store.put(Tenant(tenant_id=MERCHANT, name="bench", places={PLACE: Place()}))
+        deps = ingest.IngestDeps(
+            tenants=store,
+            s3=s3,  # type: ignore[arg-type]
+            entities=EntityStore(ddb, "Entities"),  # type: ignore[arg-type]
+            customers=CustomerStore(ddb, "Customers"),  # type: ignore[arg-type]
+        )
+        pointer = ingest.DeliveryPointer(
+            tenant_id=MERCHANT,
+            place_id=PLACE,
+            domain="Bills",
+            bucket="raw",
+            key="k",
+            sha256="0" * 64,
+            received_at=datetime(2024, 7, 12, tzinfo=UTC),
+            entities=BILLS,
+        )
+        return ingest.ingest_delivery(deps, pointer)
+
+    return run
+
+
+def main() -> None:
+    bills = payloads.bills(BILLS, CUSTOMERS)
+    body = payloads.envelope("Bills", bills)
+    categories = len({i["categoryId"] for b in bills for i in b["items"]})
+    print(f"== ingest: one delivery of {BILLS:,} bills for {CUSTOMERS} customers ({len(body) / 1e6:.2f} MB)")
+
+    counts, duplicate_requests = count_requests(bills)
+    bound = lower_bound(BILLS, CUSTOMERS, categories)
+    measured, minimum = sum(counts.values()), sum(bound.values())
+    print(f"DynamoDB requests: {measured} ({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))})")
+    print(f"design lower bound: {minimum}")
+    for what, n in bound.items():
+        print(f"  {n:4d}  {what}")
+    print(f"requests / lower bound: {measured / minimum:.2f}   (target <= 1.10)")
+    print(f"the same delivery again (duplicate): {duplicate_requests} requests (bill versions only)")
+
+    tenants.clear_cache()
+    ours = cpu_ms(ingest_in_memory(body))
+    baseline = cpu_ms(lambda: ENVELOPE.validate_python(__import__("json").loads(body)))
+    print(f"CPU, our ingest path (in-memory clients): {ours:.1f} ms")
+    print(f"CPU, json.loads + typed pydantic validation of the same payload: {baseline:.1f} ms")
+    print(f"CPU ours / baseline: {ours / baseline:.2f}   (target <= 3.00)")

@@ -1,0 +1,50 @@
+"""In-memory stand-ins for the DynamoDB and S3 clients, so CPU measurements see our code, not a mock server."""
+
+import io
+from typing import Any
+
+
+class FakeDynamoDB:
+    """The subset of the DynamoDB client the ingest path calls, over dicts keyed like the real tables."""
+
+    def __init__(self, key_names: dict[str, tuple[str, ...]]) -> None:
+        self._keys = key_names
+        self.tables: dict[str, dict[tuple[str, ...], dict[str, Any]]] = {name: {} for name in key_names}
+
+    def _key(self, table: str, key: dict[str, Any]) -> tuple[str, ...]:
+        return tuple(key[name]["S"] for name in self._keys[table])
+
+    def get_item(self, TableName: str, Key: dict[str, Any], **_: Any) -> dict[str, Any]:
+        item = self.tables[TableName].get(self._key(TableName, Key))
+        return {"Item": item} if item else {}
+
+    def put_item(self, TableName: str, Item: dict[str, Any], **_: Any) -> dict[str, Any]:
+        self.tables[TableName][self._key(TableName, Item)] = Item
+        return {}
+
+    def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
+        responses: dict[str, list[dict[str, Any]]] = {}
+        for table, request in RequestItems.items():
+            rows = self.tables[table]
+            found = [rows[k] for key in request["Keys"] if (k := self._key(table, key)) in rows]
+            responses[table] = found
+        return {"Responses": responses, "UnprocessedKeys": {}}
+
+    def batch_write_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
+        for table, requests in RequestItems.items():
+            for request in requests:
+                item = request["PutRequest"]["Item"]
+                self.tables[table][self._key(table, item)] = item
+        return {"UnprocessedItems": {}}
+
+
+class FakeS3:
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], bytes] = {}
+
+    def put_object(self, Bucket: str, Key: str, Body: bytes, **_: Any) -> dict[str, Any]:
+        self.objects[(Bucket, Key)] = Body
+        return {}
+
+    def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:
+        return {"Body": io.BytesIO(self.objects[(Bucket, Key)])}

@@ -1,0 +1,91 @@
+"""A loyalty-hub account in moto, built from template.yaml: used by tests and benchmarks alike."""
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+from loyalty_hub.dal import tenants
+from loyalty_hub.models.tenant import Place, Tenant
+from loyalty_hub.secrets import secret_name
+from tests.support import template
+
+REGION = "eu-central-1"
+SECRETS_PREFIX = "loyalty-hub/test/tenants"
+MERCHANT = "60b6512e66943300381c2d24"
+PLACE = "60b6512e66943300381c2d25"
+OTHER_PLACE = "60b6512e66943300381c2d26"
+WEBHOOK_SECRET = "demo-webhook-secret"
+
+
+@dataclass(frozen=True)
+class Stack:
+    """Names of the resources of one test account, as the template's functions see them."""
+
+    tenants_table: str = "Tenants"
+    entities_table: str = "Entities"
+    customers_table: str = "Customers"
+    raw_bucket: str = "loyalty-hub-raw-test"
+    ingest_queue_url: str = ""
+    ingest_dlq_url: str = ""
+
+    def env(self) -> dict[str, str]:
+        return {
+            "TENANTS_TABLE": self.tenants_table,
+            "ENTITIES_TABLE": self.entities_table,
+            "CUSTOMERS_TABLE": self.customers_table,
+            "RAW_BUCKET": self.raw_bucket,
+            "INGEST_QUEUE_URL": self.ingest_queue_url,
+            "SECRETS_PREFIX": SECRETS_PREFIX,
+        }
+
+
+def create_stack(names: Stack = Stack()) -> Stack:
+    """Tables (keys, GSIs, streams) from template.yaml, the bucket, the FIFO queue with its DLQ."""
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    for logical_id in template.tables():
+        name = {
+            "TenantsTable": names.tenants_table,
+            "EntitiesTable": names.entities_table,
+            "CustomersTable": names.customers_table,
+        }[logical_id]
+        ddb.create_table(**template.table_definition(logical_id, name))
+    boto3.client("s3", region_name=REGION).create_bucket(
+        Bucket=names.raw_bucket, CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue = template.resource("IngestQueue")["Properties"]
+    dlq_url = sqs.create_queue(QueueName="ingest-dlq.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    url = sqs.create_queue(
+        QueueName="ingest.fifo",
+        Attributes={
+            "FifoQueue": "true",
+            "VisibilityTimeout": str(queue["VisibilityTimeout"]),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": queue["RedrivePolicy"]["maxReceiveCount"]}
+            ),
+        },
+    )["QueueUrl"]
+    return Stack(names.tenants_table, names.entities_table, names.customers_table, names.raw_bucket, url, dlq_url)
+
+
+def add_tenant(
+    stack: Stack,
+    tenant_id: str = MERCHANT,
+    places: dict[str, Place] | None = None,
+    secret: dict[str, Any] | None = None,
+) -> Tenant:
+    tenant = Tenant(
+        tenant_id=tenant_id,
+        name=f"Café {tenant_id[-4:]}",
+        time_zone="Europe/Prague",
+        places=places or {PLACE: Place(name="Náměstí"), OTHER_PLACE: Place(name="Nádraží")},
+    )
+    tenants.TenantStore(stack.tenants_table, client=boto3.client("dynamodb", region_name=REGION)).put(tenant)
+    boto3.client("secretsmanager", region_name=REGION).create_secret(
+        Name=secret_name(SECRETS_PREFIX, tenant_id),
+        SecretString=json.dumps(secret or {"storyous_webhook_secret": WEBHOOK_SECRET}),
+    )
+    return tenant
