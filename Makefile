@@ -5,23 +5,28 @@ export AWS_DEFAULT_REGION ?= eu-central-1
 export SAM_CLI_TELEMETRY := 0
 export PYENV_VERSION := 3.13.0:3.11.7
 
-UV ?= uv
+UV_VERSION := 0.13.9
+export UV := $(abspath .tools/bin/uv)
 RUN := $(UV) run --frozen
 SAM := $(UV) run --frozen --project tools/sam sam
 PY_SOURCES := layers/shared/loyalty_hub functions tests benchmarks
 
 .PHONY: setup lock lint format unit validate build test bench clean
 
-setup:  ## create .venv (project + dev tools) and the separate SAM CLI environment from the lock files
-	$(UV) sync --frozen
-	$(UV) sync --frozen --project tools/sam
+$(UV):  # uv itself, pinned, in a private venv: nothing but python3.13 is assumed on the machine
+	python3.13 -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 
-lock:  ## re-resolve dependencies and re-export the layer's pinned requirements
+setup: $(UV)  ## .venv (project + dev tools) and the separate SAM CLI environment, from the lock files
+	$(UV) sync --frozen --quiet
+	$(UV) sync --frozen --quiet --project tools/sam
+
+lock: $(UV)  ## re-resolve dependencies and re-export the layer's pinned requirements
 	$(UV) lock
 	$(UV) lock --project tools/sam
 	$(UV) export --frozen --no-dev --no-emit-project --format requirements-txt -o layers/shared/requirements.txt
 
-lint:  ## ruff (style, bugs, imports) and mypy --strict on the package
+lint: setup  ## ruff (style, bugs, imports) and mypy --strict on the package
 	$(RUN) ruff check $(PY_SOURCES)
 	$(RUN) ruff format --check $(PY_SOURCES)
 	$(RUN) mypy
@@ -29,23 +34,23 @@ lint:  ## ruff (style, bugs, imports) and mypy --strict on the package
 		| diff -q - <(grep -v '^#' layers/shared/requirements.txt) >/dev/null \
 		|| { echo "layers/shared/requirements.txt is stale: run 'make lock'"; exit 1; }
 
-format:
+format: setup
 	$(RUN) ruff check --fix $(PY_SOURCES)
 	$(RUN) ruff format $(PY_SOURCES)
 
-unit:  ## unit and property tests (no network)
+unit: setup  ## unit and property tests (no network)
 	$(RUN) pytest tests/unit tests/property -q
 
-validate:  ## cfn-lint through SAM
+validate: setup  ## cfn-lint through SAM
 	$(SAM) validate --lint
 
-build:  ## sam build: arm64 layer with hash-based .pyc, no Docker needed
+build: setup  ## sam build: arm64 layer with hash-based .pyc, no Docker needed
 	$(SAM) build --parallel
 
 test: lint unit validate build  ## what CI runs
 
-bench:  ## performance figures, printed as ratios measured in one run
+bench: setup  ## performance figures, printed as ratios measured in one run
 	PYTHONPATH=layers/shared:. $(RUN) python -m benchmarks
 
 clean:
-	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis

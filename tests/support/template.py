@@ -17,6 +17,8 @@ class _CfnLoader(yaml.SafeLoader):
 def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
     if isinstance(node, yaml.ScalarNode):
         value: Any = loader.construct_scalar(node)
+        if suffix == "GetAtt":  # "!GetAtt Res.Attr" is the short form of [Res, Attr]
+            value = value.split(".", 1)
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
     else:

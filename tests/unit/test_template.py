@@ -1,0 +1,82 @@
+"""template.yaml hygiene that cfn-lint does not check: queues, retries, logs, handlers."""
+
+import importlib
+import json
+from typing import Any
+
+import pytest
+
+from tests.support.template import ROOT, resource, template
+
+RESOURCES: dict[str, Any] = template()["Resources"]
+FUNCTIONS = {name: r for name, r in RESOURCES.items() if r["Type"] == "AWS::Serverless::Function"}
+QUEUES = {name: r for name, r in RESOURCES.items() if r["Type"] == "AWS::SQS::Queue"}
+GLOBAL_TIMEOUT = template()["Globals"]["Function"]["Timeout"]
+
+
+def sqs_sources() -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (fn, event["Properties"]["Queue"]["Fn::GetAtt"][0], event["Properties"])
+        for fn, r in FUNCTIONS.items()
+        for event in r["Properties"].get("Events", {}).values()
+        if event["Type"] == "SQS"
+    ]
+
+
+def test_there_are_queue_consumers_to_check() -> None:
+    assert sqs_sources()
+
+
+@pytest.mark.parametrize(("function", "queue", "source"), sqs_sources())
+def test_queue_consumers_report_partial_failures_and_fit_the_visibility_timeout(
+    function: str, queue: str, source: dict[str, Any]
+) -> None:
+    assert "ReportBatchItemFailures" in source.get("FunctionResponseTypes", [])
+    timeout = FUNCTIONS[function]["Properties"].get("Timeout", GLOBAL_TIMEOUT)
+    window = source.get("MaximumBatchingWindowInSeconds", 0)
+    assert QUEUES[queue]["Properties"]["VisibilityTimeout"] >= 6 * timeout + window
+
+
+@pytest.mark.parametrize("queue", [q for q, r in QUEUES.items() if "RedrivePolicy" in r["Properties"]])
+def test_queues_redrive_after_five_receives_to_a_fourteen_day_dlq(queue: str) -> None:
+    redrive = QUEUES[queue]["Properties"]["RedrivePolicy"]
+    assert redrive["maxReceiveCount"] >= 5
+    dlq = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]
+    assert QUEUES[dlq]["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+    alarmed = [
+        r
+        for r in RESOURCES.values()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+        and any(d["Value"] == {"Fn::GetAtt": [dlq, "QueueName"]} for d in r["Properties"]["Dimensions"])
+    ]
+    assert alarmed, f"no alarm on the depth of {dlq}"
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_every_function_has_a_handler_and_a_log_group_with_retention(function: str) -> None:
+    props = FUNCTIONS[function]["Properties"]
+    module_name, attribute = props["Handler"].rsplit(".", 1)
+    path = ROOT / props["CodeUri"] / f"{module_name}.py"
+    assert path.is_file()
+    module = importlib.import_module(f"{props['CodeUri'].replace('/', '.')}.{module_name}")
+    assert callable(getattr(module, attribute))
+    log_group = props["LoggingConfig"]["LogGroup"]["Ref"]
+    assert resource(log_group)["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+def test_functions_share_the_layer_runtime_and_architecture() -> None:
+    globals_ = template()["Globals"]["Function"]
+    assert globals_["Runtime"] == "python3.13" and globals_["Architectures"] == ["arm64"]
+    assert globals_["Layers"] == [{"Ref": "SharedLayer"}]
+    assert resource("SharedLayer")["Metadata"]["BuildMethod"] == "makefile"
+    assert (ROOT / ".python-version").read_text().split()[0].startswith("3.13")
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "events").rglob("*.json")), ids=lambda p: p.name)
+def test_events_are_valid_lambda_events(path: Any) -> None:
+    event = json.loads(path.read_text())
+    if "Records" in event:
+        assert all(r["eventSource"] == "aws:sqs" and isinstance(r["body"], str) for r in event["Records"])
+    else:
+        assert event["httpMethod"] in {"GET", "POST", "PUT"} and event["path"].startswith("/")
+        assert event["requestContext"]["stage"] and isinstance(event["headers"], dict)
