@@ -18,8 +18,8 @@ from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
 from loyalty_hub import aws, config
-from loyalty_hub.dal import tenants
-from loyalty_hub.logic import ingest, webhook
+from loyalty_hub.dal import snapshots, tenants
+from loyalty_hub.logic import customer_api, ingest, webhook
 from loyalty_hub.models.tenant import Tenant
 from loyalty_hub.observability import logger
 from tests.support.doubles import LogCapture
@@ -32,6 +32,8 @@ def reset_caches() -> None:
     config.load.cache_clear()
     webhook.default_deps.cache_clear()
     ingest.default_deps.cache_clear()
+    customer_api.default_deps.cache_clear()
+    snapshots.forget_all()
     tenants.clear_cache()
     parameters.clear_caches()
 

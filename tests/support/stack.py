@@ -1,11 +1,12 @@
 """A loyalty-hub account in moto, built from template.yaml: used by tests and benchmarks alike."""
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import boto3
 
+from loyalty_hub.auth import DAILYSTORY_KEY_HASHES, hash_api_key, new_api_key
 from loyalty_hub.dal import tenants
 from loyalty_hub.models.tenant import Place, Tenant
 from loyalty_hub.secrets import secret_name
@@ -27,6 +28,7 @@ class Stack:
     entities_table: str = "Entities"
     customers_table: str = "Customers"
     raw_bucket: str = "loyalty-hub-raw-test"
+    snapshot_bucket: str = "loyalty-hub-snapshots-test"
     ingest_queue_url: str = ""
     ingest_dlq_url: str = ""
 
@@ -36,6 +38,7 @@ class Stack:
             "ENTITIES_TABLE": self.entities_table,
             "CUSTOMERS_TABLE": self.customers_table,
             "RAW_BUCKET": self.raw_bucket,
+            "SNAPSHOT_BUCKET": self.snapshot_bucket,
             "INGEST_QUEUE_URL": self.ingest_queue_url,
             "SECRETS_PREFIX": SECRETS_PREFIX,
         }
@@ -51,9 +54,9 @@ def create_stack(names: Stack = Stack()) -> Stack:
             "CustomersTable": names.customers_table,
         }[logical_id]
         ddb.create_table(**template.table_definition(logical_id, name))
-    boto3.client("s3", region_name=REGION).create_bucket(
-        Bucket=names.raw_bucket, CreateBucketConfiguration={"LocationConstraint": REGION}
-    )
+    s3 = boto3.client("s3", region_name=REGION)
+    for bucket in (names.raw_bucket, names.snapshot_bucket):
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
     sqs = boto3.client("sqs", region_name=REGION)
     queue = template.resource("IngestQueue")["Properties"]
     dlq_url = sqs.create_queue(QueueName="ingest-dlq.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
@@ -68,7 +71,7 @@ def create_stack(names: Stack = Stack()) -> Stack:
             ),
         },
     )["QueueUrl"]
-    return Stack(names.tenants_table, names.entities_table, names.customers_table, names.raw_bucket, url, dlq_url)
+    return replace(names, ingest_queue_url=url, ingest_dlq_url=dlq_url)
 
 
 def add_tenant(
@@ -89,3 +92,14 @@ def add_tenant(
         SecretString=json.dumps(secret or {"storyous_webhook_secret": WEBHOOK_SECRET}),
     )
     return tenant
+
+
+def issue_api_key(tenant_id: str = MERCHANT) -> str:
+    """A new DailyStory key for the tenant; only its hash goes into the tenant's secret."""
+    client = boto3.client("secretsmanager", region_name=REGION)
+    name = secret_name(SECRETS_PREFIX, tenant_id)
+    secret = json.loads(client.get_secret_value(SecretId=name)["SecretString"])
+    key = new_api_key(tenant_id)
+    secret[DAILYSTORY_KEY_HASHES] = [*secret.get(DAILYSTORY_KEY_HASHES, []), hash_api_key(key)]
+    client.put_secret_value(SecretId=name, SecretString=json.dumps(secret))
+    return key

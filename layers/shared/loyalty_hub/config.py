@@ -40,3 +40,10 @@ def load[S: _Settings](model: type[S]) -> S:
     except ValidationError as exc:
         missing = ", ".join(str(e["loc"][0]) for e in exc.errors())
         raise ConfigurationError(f"invalid or missing environment variables: {missing}") from exc
+
+
+class CustomerApiSettings(TenantSettings):
+    CUSTOMERS_TABLE: str = Field(min_length=1)
+    SNAPSHOT_BUCKET: str = Field(min_length=1)
+    # A DailyStory sync pages through one snapshot; this is how long a paused sync may resume it.
+    SNAPSHOT_TTL_SECONDS: int = Field(default=1800, gt=0)

@@ -3,7 +3,7 @@
 GSI `ByUpdated` orders a tenant's customers by (updated_at, id) for DailyStory's "changed since" read.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -33,6 +33,30 @@ class CustomerStore:
             return {}
         items = (from_item(raw) for raw in batch_get(self._client, self._table, keys))
         return {item["customer_id"]: item for item in items}
+
+    def get(self, tenant_id: str, customer_id: str) -> dict[str, Any] | None:
+        try:
+            response = self._client.get_item(
+                TableName=self._table, Key={"pk": {"S": customer_pk(tenant_id, customer_id)}}, ConsistentRead=True
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise Unavailable("customer store unavailable") from exc
+        return from_item(response["Item"]) if "Item" in response else None
+
+    def changed_since(self, tenant_id: str, since: str) -> Iterator[dict[str, Any]]:
+        """The tenant's customers with updated_at >= `since`, in (updated_at, id) order, from the index."""
+        paginator = self._client.get_paginator("query")
+        pages = paginator.paginate(
+            TableName=self._table,
+            IndexName=BY_UPDATED_INDEX,
+            KeyConditionExpression="gsi1pk = :t AND gsi1sk >= :since",
+            ExpressionAttributeValues={":t": {"S": tenant_id}, ":since": {"S": since}},
+        )
+        try:
+            for page in pages:
+                yield from (from_item(item) for item in page.get("Items", []))
+        except (ClientError, BotoCoreError) as exc:
+            raise Unavailable("customer index query failed") from exc
 
     def put_many(self, items: Sequence[dict[str, Any]]) -> None:
         batch_put(self._client, self._table, [to_item(item) for item in items])

@@ -1,6 +1,9 @@
 """The customer as the hub stores and serves it."""
 
-from typing import Final
+from decimal import Decimal
+from typing import Annotated, Final
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 # The record DailyStory's Basic Integration Pattern example shows, in its order (plus `last_updated`).
 DAILYSTORY_FIELDS: Final = (
@@ -51,3 +54,52 @@ AGGREGATE_FIELDS: Final = (
 )
 # Everything the projection derives; a change in any of these is a change DailyStory and vendors see.
 VIEW_FIELDS: Final = CONTACT_FIELDS + AGGREGATE_FIELDS
+
+
+def _number(value: Decimal) -> int | float:
+    """JSON numbers, as DailyStory's example shows them (4118.01, 65), not strings."""
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+Money = Annotated[Decimal, PlainSerializer(_number, return_type=int | float, when_used="json")]
+Count = Annotated[int, Field(ge=0)]
+OffsetDateTime = Annotated[str, Field(description="ISO-8601 with UTC offset", examples=["2021-01-23T16:33:37-06:00"])]
+
+
+class CustomerRecord(BaseModel):
+    """One customer in DailyStory's Basic Integration Pattern shape; unknown values are null."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    first_name: str | None = None
+    last_name: str | None = None
+    mobile_phone: str | None = None
+    email: str | None = None
+    points: Money | None = None
+    allow_sms: bool = False
+    allow_email: bool = False
+    city: str | None = None
+    state: str | None = None
+    address: str | None = None
+    zip: str | None = None
+    birth_date: str | None = Field(default=None, description="YYYY-MM-DD")
+    store_id: str | None = None
+    total_orders: Count = 0
+    total_sales: Money = Decimal(0)
+    date_first_order: OffsetDateTime | None = None
+    date_last_order: OffsetDateTime | None = None
+    last_order_value: Money | None = None
+    categories: list[str] = Field(default_factory=list)
+    last_updated: OffsetDateTime
+
+
+class CustomersPage(BaseModel):
+    count: Count = Field(description="All records that match last_updated, not only this page")
+    start: Count
+    limit: Count
+    records: list[CustomerRecord]
+
+
+class ApiError(BaseModel):
+    error: str

@@ -1,0 +1,114 @@
+"""DailyStory's Basic Integration Pattern: one customer by id, and customers changed since a time."""
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from loyalty_hub import aws, config
+from loyalty_hub.auth import DAILYSTORY_KEY_HASHES, api_credentials, key_matches
+from loyalty_hub.config import CustomerApiSettings
+from loyalty_hub.dal.customers import CustomerStore
+from loyalty_hub.dal.snapshots import SnapshotStore
+from loyalty_hub.dal.tenants import TenantStore
+from loyalty_hub.errors import BadRequest, NotFound, Unauthorized
+from loyalty_hub.logic.customers import format_timestamp, parse_timestamp
+from loyalty_hub.models.customer import DAILYSTORY_FIELDS, CustomerRecord, CustomersPage
+from loyalty_hub.models.tenant import Tenant
+from loyalty_hub.observability import logger
+from loyalty_hub.secrets import tenant_secrets
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class CustomerApiDeps:
+    tenants: TenantStore
+    customers: CustomerStore
+    snapshots: SnapshotStore
+    secrets: Callable[[str], dict[str, Any]]
+
+    @classmethod
+    def from_settings(cls, settings: CustomerApiSettings) -> "CustomerApiDeps":
+        return cls(
+            tenants=TenantStore(settings.TENANTS_TABLE, cache_seconds=settings.TENANT_CACHE_SECONDS),
+            customers=CustomerStore(aws.client("dynamodb"), settings.CUSTOMERS_TABLE),
+            snapshots=SnapshotStore(
+                aws.client("s3"), settings.SNAPSHOT_BUCKET, ttl_seconds=settings.SNAPSHOT_TTL_SECONDS
+            ),
+            secrets=lambda tenant_id: tenant_secrets(
+                settings.SECRETS_PREFIX, tenant_id, max_age=settings.SECRET_CACHE_SECONDS
+            ),
+        )
+
+
+@cache
+def default_deps() -> CustomerApiDeps:
+    return CustomerApiDeps.from_settings(config.load(CustomerApiSettings))
+
+
+def authenticate(deps: CustomerApiDeps, authorization: str | None) -> Tenant:
+    """The tenant whose DailyStory key this is; every failure looks the same to the caller."""
+    credentials = api_credentials(authorization)
+    if credentials is None:
+        raise Unauthorized("missing or malformed credentials: use Basic or Bearer")
+    try:
+        tenant = deps.tenants.get(credentials.tenant_id)
+    except NotFound as exc:
+        raise Unauthorized("invalid credentials") from exc
+    hashes = deps.secrets(tenant.tenant_id).get(DAILYSTORY_KEY_HASHES) or []
+    if not key_matches(credentials.key, hashes):
+        raise Unauthorized("invalid credentials")
+    return tenant
+
+
+def get_customer(deps: CustomerApiDeps, tenant: Tenant, customer_id: str) -> CustomerRecord:
+    item = deps.customers.get(tenant.tenant_id, customer_id)
+    if item is None:
+        raise NotFound(f"No customer found for id {customer_id}")
+    return to_record(item, tenant.zone)
+
+
+def list_customers(
+    deps: CustomerApiDeps, tenant: Tenant, last_updated: str | None, start: int, limit: int
+) -> CustomersPage:
+    since = format_timestamp(parse_last_updated(last_updated, tenant.zone) if last_updated else EPOCH)
+    # start=0 begins a sync: always a fresh snapshot. Later pages reuse it while it lives.
+    snapshot = deps.snapshots.get(tenant.tenant_id, since) if start > 0 else None
+    if snapshot is None:
+        records = [
+            to_record(item, tenant.zone).model_dump(mode="json")
+            for item in deps.customers.changed_since(tenant.tenant_id, since)
+        ]
+        snapshot = deps.snapshots.put(tenant.tenant_id, since, records)
+        logger.info("sync snapshot taken", extra={"since": since, "records": snapshot.count, "start": start})
+    page = deps.snapshots.page(tenant.tenant_id, since, snapshot, start, limit)
+    return CustomersPage.model_validate({"count": snapshot.count, "start": start, "limit": limit, "records": page})
+
+
+def to_record(item: dict[str, Any], zone: ZoneInfo) -> CustomerRecord:
+    values = {name: item.get(name) for name in DAILYSTORY_FIELDS if item.get(name) is not None}
+    values["id"] = item["customer_id"]
+    values["last_updated"] = parse_timestamp(item["updated_at"]).astimezone(zone).isoformat()
+    return CustomerRecord.model_validate(values)
+
+
+# "2024-07-01T10:00:00 02:00": a '+' in a query string that nobody encoded arrives as a space.
+_SPACE_FOR_PLUS = re.compile(r"^(?P<time>.+T\d\d:\d\d(?::\d\d(?:\.\d+)?)?) (?P<offset>\d\d:?\d\d)$")
+
+
+def parse_last_updated(value: str, zone: ZoneInfo) -> datetime:
+    """ISO-8601 with an offset, `Z`, or no zone (the tenant's); also DailyStory's own `12:33;45` form."""
+    text = value.strip().replace(";", ":")
+    text = _SPACE_FOR_PLUS.sub(r"\g<time>+\g<offset>", text)
+    try:
+        parsed = datetime.fromisoformat(text)  # a bare date reads as its midnight
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=zone)
+        parsed.astimezone(UTC)  # years at the edge of the range cannot be moved to UTC
+    except (ValueError, OverflowError) as exc:
+        raise BadRequest(f"last_updated: not an ISO-8601 date or datetime: {value!r}") from exc
+    return parsed
