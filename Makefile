@@ -11,15 +11,15 @@ RUN := $(UV) run --frozen
 SAM := $(UV) run --frozen --project tools/sam sam
 PY_SOURCES := layers/shared/loyalty_hub functions tests benchmarks
 
-.PHONY: setup lock lint format unit validate build test bench clean
+.PHONY: setup lock lint format unit validate build test bench clean run admin invoke
 
 $(UV):  # uv itself, pinned, in a private venv: nothing but python3.13 is assumed on the machine
 	python3.13 -m venv .tools
 	.tools/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 
 setup: $(UV)  ## .venv (project + dev tools) and the separate SAM CLI environment, from the lock files
-	$(UV) sync --frozen --quiet
-	$(UV) sync --frozen --quiet --project tools/sam
+	@$(UV) sync --frozen --quiet
+	@$(UV) sync --frozen --quiet --project tools/sam
 
 lock: $(UV)  ## re-resolve dependencies and re-export the layer's pinned requirements
 	$(UV) lock
@@ -54,3 +54,13 @@ bench: setup  ## performance figures, printed as ratios measured in one run
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+run: setup  ## the local stack (moto + API on http://127.0.0.1:3000) with a demo tenant; Ctrl-C stops it
+	PYTHONPATH=layers/shared:. $(RUN) python -m loyalty_hub.local $(ARGS)
+
+admin: setup  ## tenant administration, e.g. make admin ARGS="--local list"
+	@PYTHONPATH=layers/shared:. $(RUN) python -m loyalty_hub.admin $(ARGS)
+
+invoke: setup  ## one function in-process against the running local stack: make invoke FN=WebhookFunction EVENT=events/webhook/bills-post.json
+	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<logical id> EVENT=events/<file>"; exit 2; }
+	@PYTHONPATH=layers/shared:. $(RUN) python -m loyalty_hub.local.invoke $(FN) $(EVENT)

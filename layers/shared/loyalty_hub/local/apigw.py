@@ -6,6 +6,7 @@ HTTP responses; the same adapter serves the local stack and the in-process API f
 
 import base64
 import re
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -46,9 +47,10 @@ class LambdaContext:
 
 
 class ApiGatewayWsgi:
-    def __init__(self, routes: Iterable[Route], stage: str = "local") -> None:
+    def __init__(self, routes: Iterable[Route], stage: str = "local", access_log: bool = False) -> None:
         self._routes = list(routes)
         self._stage = stage
+        self._access_log = access_log
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
         # PATH_INFO arrives percent-decoded; API Gateway matches on the raw path, so re-read it.
@@ -59,7 +61,15 @@ class ApiGatewayWsgi:
             match = route.pattern.match(path)
             if match and route.method == method:
                 event = self._event(environ, route, path, {k: unquote(v) for k, v in match.groupdict().items()})
-                return self._respond(route.handler(event, LambdaContext(route.function_name)), start_response)
+                started = time.monotonic()
+                response = route.handler(event, LambdaContext(route.function_name))
+                if self._access_log:
+                    elapsed = (time.monotonic() - started) * 1000
+                    print(
+                        f"{method} {path} -> {route.function_name} {response['statusCode']} {elapsed:.0f} ms",
+                        file=sys.stderr,
+                    )
+                return self._respond(response, start_response)
         start_response("403 Forbidden", [("Content-Type", "application/json")])
         return [b'{"message":"Missing Authentication Token"}']  # API Gateway's answer to an unknown route
 

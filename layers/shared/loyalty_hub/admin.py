@@ -1,0 +1,319 @@
+"""Tenant administration: `python -m loyalty_hub.admin --help`.
+
+Works against a deployed stage (`--stack loyalty-hub-prod`: names from the stack's outputs, AWS
+credentials as usual) or the local stack (`--local`: names and endpoint from .local/stack.json).
+Secrets are written to the tenant's secret and shown once; only hashes of DailyStory keys are kept.
+"""
+
+import argparse
+import json
+import os
+import secrets as random_secrets
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import ValidationError
+
+from loyalty_hub import aws
+from loyalty_hub.auth import DAILYSTORY_KEY_HASHES, hash_api_key, new_api_key
+from loyalty_hub.dal import archive
+from loyalty_hub.dal.tenants import TenantStore
+from loyalty_hub.errors import HubError, NotFound
+from loyalty_hub.logic.webhook import WEBHOOK_SECRET_KEYS, parse_envelope
+from loyalty_hub.models.datasync import DeliveryPointer
+from loyalty_hub.models.tenant import Place, Tenant
+from loyalty_hub.secrets import secret_name
+
+LOCAL_STATE = Path(".local/stack.json")
+
+
+class AdminError(Exception):
+    """Bad input or state; the message says what to do, and nothing was changed."""
+
+
+@dataclass(frozen=True)
+class Target:
+    tenants_table: str
+    secrets_prefix: str
+    raw_bucket: str
+    ingest_queue_url: str
+    endpoint_url: str | None = None
+
+    @classmethod
+    def from_stack(cls, stack_name: str) -> "Target":
+        outputs = boto3.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"][0]["Outputs"]
+        values = {o["OutputKey"]: o["OutputValue"] for o in outputs}
+        return cls(
+            values["TenantsTableName"], values["SecretsPrefix"], values["RawBucketName"], values["IngestQueueUrl"]
+        )
+
+    @classmethod
+    def from_local(cls, state: Path = LOCAL_STATE) -> "Target":
+        if not state.is_file():
+            raise AdminError(f"{state} not found: start the local stack first (make run)")
+        values = json.loads(state.read_text())
+        return cls(
+            **{k: values[k] for k in ("tenants_table", "secrets_prefix", "raw_bucket", "ingest_queue_url")},
+            endpoint_url=values["endpoint_url"],
+        )
+
+    @classmethod
+    def from_environment(cls) -> "Target":
+        try:
+            return cls(
+                os.environ["TENANTS_TABLE"],
+                os.environ["SECRETS_PREFIX"],
+                os.environ["RAW_BUCKET"],
+                os.environ["INGEST_QUEUE_URL"],
+                os.environ.get("AWS_ENDPOINT_URL"),
+            )
+        except KeyError as exc:
+            raise AdminError(f"{exc.args[0]} is not set: use --stack NAME or --local") from exc
+
+
+class Admin:
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        if target.endpoint_url:  # the local stack: moto takes any credentials, and needs some
+            os.environ["AWS_ENDPOINT_URL"] = target.endpoint_url
+            for name, value in (
+                ("AWS_ACCESS_KEY_ID", "local"),
+                ("AWS_SECRET_ACCESS_KEY", "local"),
+                ("AWS_DEFAULT_REGION", "eu-central-1"),
+            ):
+                os.environ.setdefault(name, value)
+            aws.reset()
+        self.tenants = TenantStore(target.tenants_table, cache_seconds=0)
+        self._secrets = boto3.client("secretsmanager")
+
+    # ------------------------------------------------------------ tenants
+    def create_tenant(self, tenant_id: str, name: str, time_zone: str, country: str, places: dict[str, str]) -> Tenant:
+        try:
+            self.tenants.get(tenant_id)
+        except NotFound:
+            pass
+        else:
+            raise AdminError(f"tenant {tenant_id} exists already: use 'add-place' or 'show'")
+        tenant = _valid(
+            lambda: Tenant(
+                tenant_id=tenant_id,
+                name=name,
+                time_zone=time_zone,
+                country=country,
+                places={p: Place(name=n) for p, n in places.items()},
+            )
+        )
+        self.tenants.put(tenant)
+        self._write_secret(tenant_id, {})
+        return tenant
+
+    def add_place(self, tenant_id: str, place_id: str, name: str) -> Tenant:
+        tenant = self._tenant(tenant_id)
+        if not place_id.strip():
+            raise AdminError("place id must not be empty")
+        updated = tenant.model_copy(update={"places": {**tenant.places, place_id: Place(name=name)}})
+        self.tenants.put(updated)
+        return updated
+
+    def show(self, tenant_id: str) -> dict[str, Any]:
+        tenant = self._tenant(tenant_id)
+        stored = self._read_secret(tenant_id)
+        return {
+            **tenant.model_dump(mode="json"),
+            "secret": secret_name(self.target.secrets_prefix, tenant_id),
+            "storyous_webhook_secret_set": bool(stored.get(WEBHOOK_SECRET_KEYS[0])),
+            "dailystory_keys": len(stored.get(DAILYSTORY_KEY_HASHES, [])),
+        }
+
+    def list(self) -> list[Tenant]:
+        return sorted(self.tenants.list(), key=lambda t: t.tenant_id)
+
+    # ------------------------------------------------------------ secrets
+    def set_webhook_secret(self, tenant_id: str, value: str | None) -> str:
+        """Sets the secret Storyous sends; the one it replaces keeps working until the next change."""
+        self._tenant(tenant_id)
+        secret = value or random_secrets.token_urlsafe(32)
+        if len(secret) < 16:
+            raise AdminError("a webhook secret needs at least 16 characters")
+        stored = self._read_secret(tenant_id)
+        previous = stored.get(WEBHOOK_SECRET_KEYS[0])
+        stored[WEBHOOK_SECRET_KEYS[0]] = secret
+        stored[WEBHOOK_SECRET_KEYS[1]] = previous if previous != secret else None
+        self._write_secret(tenant_id, {k: v for k, v in stored.items() if v is not None})
+        return secret
+
+    def issue_dailystory_key(self, tenant_id: str, *, rotate: bool) -> str:
+        """A new key, shown once; `rotate` revokes every earlier key of the tenant."""
+        self._tenant(tenant_id)
+        key = new_api_key(tenant_id)
+        stored = self._read_secret(tenant_id)
+        earlier = [] if rotate else stored.get(DAILYSTORY_KEY_HASHES, [])
+        stored[DAILYSTORY_KEY_HASHES] = [*earlier, hash_api_key(key)]
+        self._write_secret(tenant_id, stored)
+        return key
+
+    def add_dailystory_key(self, tenant_id: str, key: str) -> None:
+        """Registers a key chosen elsewhere (the local demo's fixed key); must read '<tenant>.<random>'."""
+        if not key.startswith(f"{tenant_id}.") or len(key) < len(tenant_id) + 17:
+            raise AdminError(f"a key must read '{tenant_id}.<at least 16 random characters>'")
+        stored = self._read_secret(tenant_id)
+        stored[DAILYSTORY_KEY_HASHES] = sorted({*stored.get(DAILYSTORY_KEY_HASHES, []), hash_api_key(key)})
+        self._write_secret(tenant_id, stored)
+
+    # ------------------------------------------------------------ replay
+    def replay(self, tenant_id: str, since: date, domain: str | None = None) -> int:
+        """Enqueues every archived delivery of the tenant received on or after `since` for ingest again."""
+        self._tenant(tenant_id)
+        s3, sqs = aws.client("s3"), aws.client("sqs")
+        count = 0
+        for page in s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.target.raw_bucket, Prefix=f"raw/{tenant_id}/"
+        ):
+            for obj in page.get("Contents", []):
+                parts = obj["Key"].split("/")  # raw/<tenant>/<place>/<domain>/<yyyy>/<mm>/<dd>/<sha>.json
+                received = date(int(parts[4]), int(parts[5]), int(parts[6]))
+                if received < since or (domain and parts[3] != domain):
+                    continue
+                envelope = parse_envelope(archive.get_raw(s3, self.target.raw_bucket, obj["Key"]))
+                pointer = DeliveryPointer(
+                    tenant_id=tenant_id,
+                    place_id=parts[2],
+                    domain=envelope.dataDomain,
+                    bucket=self.target.raw_bucket,
+                    key=obj["Key"],
+                    sha256=parts[7].removesuffix(".json"),
+                    received_at=obj["LastModified"].astimezone(UTC),
+                    entities=len(envelope.data),
+                )
+                archive.enqueue(sqs, self.target.ingest_queue_url, pointer)
+                count += 1
+        return count
+
+    # ------------------------------------------------------------ helpers
+    def _tenant(self, tenant_id: str) -> Tenant:
+        try:
+            return self.tenants.get(tenant_id)
+        except NotFound as exc:
+            raise AdminError(f"no tenant {tenant_id}: create it with 'create'") from exc
+
+    def _read_secret(self, tenant_id: str) -> dict[str, Any]:
+        try:
+            value = self._secrets.get_secret_value(SecretId=secret_name(self.target.secrets_prefix, tenant_id))
+        except self._secrets.exceptions.ResourceNotFoundException:
+            return {}
+        stored: dict[str, Any] = json.loads(value["SecretString"])
+        return stored
+
+    def _write_secret(self, tenant_id: str, value: dict[str, Any]) -> None:
+        name = secret_name(self.target.secrets_prefix, tenant_id)
+        try:
+            self._secrets.put_secret_value(SecretId=name, SecretString=json.dumps(value))
+        except self._secrets.exceptions.ResourceNotFoundException:
+            self._secrets.create_secret(
+                Name=name, SecretString=json.dumps(value), Description=f"loyalty-hub tenant {tenant_id}"
+            )
+
+
+def _valid[T](build: Callable[[], T]) -> T:
+    try:
+        result = build()
+    except ValidationError as exc:
+        raise AdminError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from exc
+    return result
+
+
+def _place(value: str) -> tuple[str, str]:
+    place_id, _, name = value.partition("=")
+    return place_id, name
+
+
+def parser() -> argparse.ArgumentParser:
+    cli = argparse.ArgumentParser(prog="python -m loyalty_hub.admin", description=__doc__.splitlines()[0])
+    where = cli.add_mutually_exclusive_group()
+    where.add_argument("--stack", help="a deployed stack's name (e.g. loyalty-hub-prod)")
+    where.add_argument("--local", action="store_true", help="the local stack started by 'make run'")
+    commands = cli.add_subparsers(dest="command", required=True)
+
+    create = commands.add_parser("create", help="create a tenant (a Storyous merchant)")
+    create.add_argument("tenant_id", help="the Storyous merchantId")
+    create.add_argument("--name", required=True)
+    create.add_argument("--time-zone", default="Europe/Prague")
+    create.add_argument("--country", default="CZ")
+    create.add_argument("--place", action="append", default=[], type=_place, metavar="PLACE_ID[=NAME]")
+
+    place = commands.add_parser("add-place", help="enable DataSync deliveries for one more place")
+    place.add_argument("tenant_id")
+    place.add_argument("place_id")
+    place.add_argument("--name", default="")
+
+    commands.add_parser("list", help="list tenants")
+    show = commands.add_parser("show", help="show a tenant (secrets are never shown)")
+    show.add_argument("tenant_id")
+
+    webhook = commands.add_parser("set-webhook-secret", help="set the secret Storyous sends (generated if omitted)")
+    webhook.add_argument("tenant_id")
+    webhook.add_argument("--secret")
+
+    key = commands.add_parser("issue-key", help="issue a DailyStory API key (shown once)")
+    key.add_argument("tenant_id")
+    key.add_argument("--rotate", action="store_true", help="revoke every earlier key")
+
+    replay = commands.add_parser("replay", help="ingest archived deliveries again")
+    replay.add_argument("tenant_id")
+    replay.add_argument("--since", required=True, type=date.fromisoformat, help="YYYY-MM-DD (receipt date)")
+    replay.add_argument("--domain")
+    return cli
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        target = (
+            Target.from_stack(args.stack)
+            if args.stack
+            else Target.from_local()
+            if args.local
+            else Target.from_environment()
+        )
+        admin = Admin(target)
+        match args.command:
+            case "create":
+                tenant = admin.create_tenant(args.tenant_id, args.name, args.time_zone, args.country, dict(args.place))
+                print(json.dumps(tenant.model_dump(mode="json"), indent=2, ensure_ascii=False))
+            case "add-place":
+                print(
+                    json.dumps(
+                        admin.add_place(args.tenant_id, args.place_id, args.name).model_dump(mode="json"), indent=2
+                    )
+                )
+            case "list":
+                for tenant in admin.list():
+                    print(f"{tenant.tenant_id}\t{tenant.name}\t{len(tenant.places)} place(s)")
+            case "show":
+                print(json.dumps(admin.show(args.tenant_id), indent=2, ensure_ascii=False))
+            case "set-webhook-secret":
+                print(admin.set_webhook_secret(args.tenant_id, args.secret))
+            case "issue-key":
+                print(admin.issue_dailystory_key(args.tenant_id, rotate=args.rotate))
+            case "replay":
+                print(f"{admin.replay(args.tenant_id, args.since, args.domain)} deliveries enqueued for ingest")
+    except AdminError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except HubError as exc:  # the store or secret could not be reached: say what AWS said
+        print(f"error: {exc} ({exc.__cause__})", file=sys.stderr)
+        return 1
+    except (ClientError, BotoCoreError) as exc:
+        print(f"error: AWS said: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,277 @@
+"""The whole bundle on one machine, without Docker or an AWS account, built from template.yaml.
+
+- AWS services: moto's server on 127.0.0.1; tables (keys, GSIs, streams), buckets and queues (with
+  their redrive policies) are created from the template's resources.
+- Functions: imported in this process with the environment the template gives them (Globals and their
+  own variables, intrinsics resolved to the local names).
+- API Gateway: every `Api` event of every function served on http://127.0.0.1:<port> as REST proxy
+  events (no stage prefix, like `sam local start-api`).
+- SQS event sources: one poller per `SQS` event, with its batch size; a batch's reported failures
+  (or an exception) leave those messages for redelivery, and SQS's own redrive moves them to the DLQ.
+"""
+
+import importlib
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, Final
+
+import boto3
+from moto.server import ThreadedMotoServer
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from loyalty_hub import aws
+from loyalty_hub.local import template
+from loyalty_hub.local.apigw import ApiGatewayWsgi, LambdaContext, Route
+
+Handler = Callable[[dict[str, Any], Any], Any]
+HOST = "127.0.0.1"  # every local server binds loopback only
+REGION: Final = "eu-central-1"
+RETRY_AFTER_SECONDS = 2  # a failed message is visible again this soon (Lambda waits the visibility timeout)
+
+
+@dataclass
+class Function:
+    logical_id: str
+    handler: Handler
+    environment: dict[str, str]
+    events: dict[str, dict[str, Any]]
+
+
+@dataclass
+class LocalStack:
+    api_port: int = 3000
+    aws_port: int = 4566
+    stage: str = "dev"
+    prefix: str = "loyalty-hub-local"
+    names: dict[str, str] = field(default_factory=dict)
+    functions: dict[str, Function] = field(default_factory=dict)
+    _threads: list[threading.Thread] = field(default_factory=list)
+    _stopping: threading.Event = field(default_factory=threading.Event)
+    _aws: ThreadedMotoServer | None = None
+    _api: BaseWSGIServer | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{HOST}:{self.aws_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{HOST}:{self.api_port}"
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self) -> "LocalStack":
+        self._aws = ThreadedMotoServer(ip_address=HOST, port=self.aws_port, verbose=False)
+        self._aws.start()
+        # moto accepts any credentials; these keep a developer's real ones out of the local stack.
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL": self.endpoint_url,
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_ACCESS_KEY_ID": "local",
+                "AWS_SECRET_ACCESS_KEY": "local",
+            }
+        )
+        os.environ.pop("AWS_PROFILE", None)
+        resolver = self._create_resources()
+        self._load_functions(resolver)
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's access log: one line per queue poll
+        api = ApiGatewayWsgi(self._routes(), stage=self.stage, access_log=True)
+        self._api = make_server(HOST, self.api_port, api, threaded=True)
+        self._spawn(self._api.serve_forever, "api")
+        for function in self.functions.values():
+            for name, event in function.events.items():
+                if event["Type"] == "SQS":
+                    self._spawn(partial(self._poll_sqs, function, event["Properties"]), f"{function.logical_id}.{name}")
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._api is not None:
+            self._api.shutdown()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        if self._aws is not None:
+            self._aws.stop()
+
+    def state(self) -> dict[str, str]:
+        """What the admin command needs to reach this stack (written to .local/stack.json)."""
+        env = self.functions["WebhookFunction"].environment
+        return {
+            "endpoint_url": self.endpoint_url,
+            "api_url": self.api_url,
+            "tenants_table": env["TENANTS_TABLE"],
+            "secrets_prefix": env["SECRETS_PREFIX"],
+            "raw_bucket": env["RAW_BUCKET"],
+            "ingest_queue_url": env["INGEST_QUEUE_URL"],
+        }
+
+    def write_state(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.state(), indent=2) + "\n")
+
+    # ------------------------------------------------------------ resources
+    def attach(self) -> "LocalStack":
+        """Loads the functions against a local stack that already runs (for `make invoke`)."""
+        os.environ.update({"AWS_ENDPOINT_URL": self.endpoint_url, "AWS_DEFAULT_REGION": REGION})
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+        self._load_functions(self._create_resources(create=False))
+        return self
+
+    def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
+        if logical_id not in self.functions:
+            raise KeyError(f"no function {logical_id} in template.yaml; there are: {', '.join(self.functions)}")
+        return self.functions[logical_id].handler(event, LambdaContext(logical_id))
+
+    def _create_resources(self, *, create: bool = True) -> template.Resolver:
+        attributes: dict[tuple[str, str], str] = {}
+        aws.reset()
+        ddb, s3, sqs = aws.client("dynamodb"), aws.client("s3"), aws.client("sqs")
+        for logical_id in template.tables():
+            name = self.names[logical_id] = f"{self.prefix}-{logical_id}"
+            if create:
+                ddb.create_table(**template.table_definition(logical_id, name))
+        for logical_id in template.resources("AWS::S3::Bucket"):
+            name = self.names[logical_id] = f"{self.prefix}-{logical_id}".lower()
+            if create:
+                s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
+            attributes[(logical_id, "Arn")] = f"arn:aws:s3:::{name}"
+        queues = template.resources("AWS::SQS::Queue")
+        # Dead-letter queues first: the queues that redrive to them need their ARNs.
+        for logical_id in sorted(queues, key=lambda q: "RedrivePolicy" in queues[q]["Properties"]):
+            props = queues[logical_id]["Properties"]
+            fifo = bool(props.get("FifoQueue"))
+            name = f"{self.prefix}-{logical_id}" + (".fifo" if fifo else "")
+            attrs: dict[Any, str] = {"VisibilityTimeout": str(props.get("VisibilityTimeout", 30))}
+            if fifo:
+                attrs["FifoQueue"] = "true"
+            if "RedrivePolicy" in props:
+                dlq = props["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+                attrs["RedrivePolicy"] = json.dumps(
+                    {
+                        "deadLetterTargetArn": attributes[(dlq, "Arn")],
+                        "maxReceiveCount": props["RedrivePolicy"]["maxReceiveCount"],
+                    }
+                )
+            if create:
+                url = self.names[logical_id] = sqs.create_queue(QueueName=name, Attributes=attrs)["QueueUrl"]
+            else:
+                url = self.names[logical_id] = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            attributes.update({(logical_id, "Arn"): arn, (logical_id, "QueueName"): name})
+        parameters = template.parameter_defaults() | {"Stage": self.stage}
+        return template.Resolver(self.names, attributes, parameters)
+
+    def _load_functions(self, resolver: template.Resolver) -> None:
+        global_env = template.template()["Globals"]["Function"].get("Environment", {}).get("Variables", {})
+        merged: dict[str, str] = {}
+        for logical_id, res in template.resources("AWS::Serverless::Function").items():
+            props = res["Properties"]
+            own = props.get("Environment", {}).get("Variables", {})
+            environment = {k: str(v) for k, v in resolver({**global_env, **own}).items()}
+            for key, value in environment.items():
+                if merged.setdefault(key, value) != value:  # one process: one value per variable
+                    raise RuntimeError(f"{key} differs between functions; the local stack cannot host both")
+            module_name, attribute = props["Handler"].rsplit(".", 1)
+            self.functions[logical_id] = Function(
+                logical_id,
+                _lazy(f"{props['CodeUri'].replace('/', '.')}.{module_name}", attribute),
+                environment,
+                props.get("Events", {}),
+            )
+        os.environ.update(merged)
+
+    def _routes(self) -> list[Route]:
+        return [
+            Route(
+                event["Properties"]["Method"].upper(),
+                event["Properties"]["Path"],
+                function.handler,
+                function.logical_id,
+            )
+            for function in self.functions.values()
+            for event in function.events.values()
+            if event["Type"] == "Api"
+        ]
+
+    # ------------------------------------------------------------ event sources
+    def _poll_sqs(self, function: Function, source: dict[str, Any]) -> None:
+        sqs = boto3.client("sqs", region_name=REGION)
+        queue_id = source["Queue"]["Fn::GetAtt"][0]
+        url = self.names[queue_id]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        reports_failures = "ReportBatchItemFailures" in source.get("FunctionResponseTypes", [])
+        while not self._stopping.is_set():
+            received = sqs.receive_message(
+                QueueUrl=url,
+                MaxNumberOfMessages=min(10, int(source.get("BatchSize", 10))),
+                WaitTimeSeconds=1,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            if not received:
+                continue
+            event = {"Records": [_sqs_record(m, arn) for m in received]}
+            try:
+                result = function.handler(event, LambdaContext(function.logical_id))
+                failed = (
+                    {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
+                    if reports_failures
+                    else set()
+                )
+            except Exception:
+                failed = {m["MessageId"] for m in received}
+            for message in received:
+                if message["MessageId"] in failed:
+                    sqs.change_message_visibility(
+                        QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=RETRY_AFTER_SECONDS
+                    )
+                else:
+                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+    def _spawn(self, target: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+
+def _lazy(module: str, attribute: str) -> Handler:
+    """Imports a function's module on first use, after the environment is in place."""
+    loaded: dict[str, Handler] = {}
+
+    def invoke(event: dict[str, Any], context: Any) -> Any:
+        if "handler" not in loaded:
+            loaded["handler"] = getattr(importlib.import_module(module), attribute)
+        return loaded["handler"](event, context)
+
+    return invoke
+
+
+def _sqs_record(message: Any, arn: str) -> dict[str, Any]:
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": message.get("MessageAttributes", {}),
+        "md5OfBody": message["MD5OfBody"],
+        "eventSource": "aws:sqs",
+        "eventSourceARN": arn,
+        "awsRegion": REGION,
+    }
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return False

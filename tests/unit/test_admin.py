@@ -1,0 +1,114 @@
+"""Tenant administration against moto: what it writes, and that bad input changes nothing."""
+
+import json
+from datetime import UTC, date, datetime
+from typing import Any
+
+import boto3
+import pytest
+
+from loyalty_hub.admin import Admin, AdminError, Target, main
+from loyalty_hub.auth import DAILYSTORY_KEY_HASHES, hash_api_key
+from loyalty_hub.secrets import secret_name
+from tests.support.deliveries import archive
+from tests.support.stack import PLACE, REGION, SECRETS_PREFIX, Stack
+
+
+@pytest.fixture
+def admin(stack: Stack) -> Admin:
+    return Admin(Target.from_environment())
+
+
+def secret(tenant_id: str) -> dict[str, Any]:
+    client = boto3.client("secretsmanager", region_name=REGION)
+    return json.loads(client.get_secret_value(SecretId=secret_name(SECRETS_PREFIX, tenant_id))["SecretString"])
+
+
+def test_create_show_list(admin: Admin) -> None:
+    admin.create_tenant("m1", "Café One", "Europe/Prague", "CZ", {"p1": "Náměstí"})
+    admin.add_place("m1", "p2", "Nádraží")
+    shown = admin.show("m1")
+    assert shown["places"] == {"p1": {"name": "Náměstí", "active": True}, "p2": {"name": "Nádraží", "active": True}}
+    assert shown["storyous_webhook_secret_set"] is False and shown["dailystory_keys"] == 0
+    assert [t.tenant_id for t in admin.list()] == ["m1"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("bad/id", "x", "Europe/Prague", "CZ"), "tenant_id: String should match pattern"),
+        (("m2", "", "Europe/Prague", "CZ"), "name: String should have at least 1 character"),
+        (("m2", "x", "Mars/Base", "CZ"), "time_zone: Value error, unknown time zone 'Mars/Base'"),
+        (("m2", "x", "Europe/Prague", "Czechia"), "country: String should match pattern"),
+    ],
+)
+def test_bad_tenants_are_refused_and_nothing_is_written(admin: Admin, args: tuple[str, ...], message: str) -> None:
+    with pytest.raises(AdminError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        admin.create_tenant(*args, places={})
+    assert admin.list() == []
+
+
+def test_a_tenant_cannot_be_created_twice(admin: Admin) -> None:
+    admin.create_tenant("m1", "One", "Europe/Prague", "CZ", {})
+    with pytest.raises(AdminError, match="exists already"):
+        admin.create_tenant("m1", "Other", "Europe/Prague", "CZ", {})
+    assert admin.show("m1")["name"] == "One"
+
+
+def test_webhook_secret_rotation_keeps_the_previous_one(admin: Admin) -> None:
+    admin.create_tenant("m1", "One", "Europe/Prague", "CZ", {})
+    first = admin.set_webhook_secret("m1", None)
+    second = admin.set_webhook_secret("m1", "a-chosen-secret-of-24-chars")
+    assert len(first) >= 32 and second == "a-chosen-secret-of-24-chars"
+    assert secret("m1") == {"storyous_webhook_secret": second, "storyous_webhook_secret_previous": first}
+    with pytest.raises(AdminError, match="at least 16 characters"):
+        admin.set_webhook_secret("m1", "short")
+    assert secret("m1")["storyous_webhook_secret"] == second
+
+
+def test_keys_are_shown_once_and_stored_hashed(admin: Admin) -> None:
+    admin.create_tenant("m1", "One", "Europe/Prague", "CZ", {})
+    first = admin.issue_dailystory_key("m1", rotate=False)
+    second = admin.issue_dailystory_key("m1", rotate=False)
+    assert first.startswith("m1.") and first not in json.dumps(secret("m1"))
+    assert secret("m1")[DAILYSTORY_KEY_HASHES] == [hash_api_key(first), hash_api_key(second)]
+    third = admin.issue_dailystory_key("m1", rotate=True)
+    assert secret("m1")[DAILYSTORY_KEY_HASHES] == [hash_api_key(third)]
+
+
+def test_unknown_tenants_are_refused(admin: Admin) -> None:
+    for action in (
+        lambda: admin.show("nope"),
+        lambda: admin.set_webhook_secret("nope", None),
+        lambda: admin.issue_dailystory_key("nope", rotate=False),
+        lambda: admin.add_place("nope", "p", ""),
+        lambda: admin.replay("nope", date(2024, 1, 1)),
+    ):
+        with pytest.raises(AdminError, match="no tenant nope"):
+            action()
+
+
+def test_replay_enqueues_archived_deliveries_since_a_date(stack: Stack, admin: Admin) -> None:
+    admin.create_tenant("m1", "One", "Europe/Prague", "CZ", {PLACE: ""})
+    archive(stack.raw_bucket, "m1", PLACE, "Bills", [{"billId": "B1"}], received_at=datetime(2024, 6, 30, tzinfo=UTC))
+    archive(stack.raw_bucket, "m1", PLACE, "Bills", [{"billId": "B2"}], received_at=datetime(2024, 7, 2, tzinfo=UTC))
+    archive(stack.raw_bucket, "m1", PLACE, "Items", [{"id": "I1"}], received_at=datetime(2024, 7, 3, tzinfo=UTC))
+    assert admin.replay("m1", date(2024, 7, 1)) == 2
+    assert admin.replay("m1", date(2024, 7, 1), domain="Items") == 1
+    sqs = boto3.client("sqs", region_name=REGION)
+    messages = sqs.receive_message(QueueUrl=stack.ingest_queue_url, MaxNumberOfMessages=10)["Messages"]
+    assert sorted(json.loads(m["Body"])["domain"] for m in messages) == ["Bills", "Items"]  # FIFO dedupes the repeat
+
+
+def test_the_command_line_reports_errors_without_a_traceback(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["create", "m1", "--name", "One", "--place", f"{PLACE}=Square"]) == 0
+    assert json.loads(capsys.readouterr().out)["places"] == {PLACE: {"name": "Square", "active": True}}
+    assert main(["create", "bad id", "--name", "x"]) == 2
+    assert capsys.readouterr().err.startswith("error: tenant_id: String should match pattern")
+    assert main(["issue-key", "m1"]) == 0
+    assert capsys.readouterr().out.startswith("m1.")
+
+
+def test_the_local_target_needs_a_running_stack(tmp_path: Any) -> None:
+    with pytest.raises(AdminError, match="start the local stack first"):
+        Target.from_local(tmp_path / "missing.json")
