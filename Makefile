@@ -11,7 +11,7 @@ RUN := $(UV) run --frozen
 SAM := $(UV) run --frozen --project tools/sam sam
 PY_SOURCES := layers/shared/loyalty_hub functions tests benchmarks
 
-.PHONY: setup lock lint format unit validate build test bench clean run admin invoke
+.PHONY: setup lock lint format unit integration validate build test bench clean run admin invoke
 
 $(UV):  # uv itself, pinned, in a private venv: nothing but python3.13 is assumed on the machine
 	python3.13 -m venv .tools
@@ -41,13 +41,16 @@ format: setup
 unit: setup  ## unit and property tests (no network)
 	$(RUN) pytest tests/unit tests/property -q
 
+integration: setup  ## the local stack in its own process, driven over loopback HTTP
+	$(RUN) pytest tests/integration -q
+
 validate: setup  ## cfn-lint through SAM
 	$(SAM) validate --lint
 
 build: setup  ## sam build: arm64 layer with hash-based .pyc, no Docker needed
 	$(SAM) build --parallel
 
-test: lint unit validate build  ## what CI runs
+test: lint unit integration validate build  ## what CI runs
 
 bench: setup  ## performance figures, printed as ratios measured in one run
 	PYTHONPATH=layers/shared:. $(RUN) python -m benchmarks

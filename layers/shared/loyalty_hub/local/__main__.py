@@ -29,8 +29,8 @@ def _http(method: str, url: str, body: bytes | None = None, headers: dict[str, s
         return error.code, json.loads(error.read() or b"null")
 
 
-def demo(stack: LocalStack) -> None:
-    admin = Admin(Target.from_local())
+def demo(stack: LocalStack, state: Path) -> None:
+    admin = Admin(Target.from_local(state))
     admin.create_tenant(DEMO_MERCHANT, "Demo Café", "Europe/Prague", "CZ", {DEMO_PLACE: "Náměstí"})
     admin.set_webhook_secret(DEMO_MERCHANT, DEMO_WEBHOOK_SECRET)
     admin.add_dailystory_key(DEMO_MERCHANT, DEMO_KEY)
@@ -69,16 +69,17 @@ def main() -> int:
     cli.add_argument("--api-port", type=int, default=3000)
     cli.add_argument("--aws-port", type=int, default=4566)
     cli.add_argument("--no-demo", action="store_true", help="start empty: no tenant, no replayed delivery")
+    cli.add_argument("--state", type=Path, default=LOCAL_STATE, help="where to write the endpoints and names")
     args = cli.parse_args()
     stack = LocalStack(api_port=args.api_port, aws_port=args.aws_port).start()
-    stack.write_state(Path(LOCAL_STATE))
+    stack.write_state(args.state)
     stopped = False
 
     def stop(signum: int, _: FrameType | None) -> None:
         nonlocal stopped
         if not stopped:
             stopped = True
-            Path(LOCAL_STATE).unlink(missing_ok=True)
+            args.state.unlink(missing_ok=True)
             print("\nstopping the local stack", file=sys.stderr)
             stack.stop()
         sys.exit(128 + signum if signum != signal.SIGINT else 0)
@@ -86,7 +87,8 @@ def main() -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     if not args.no_demo:
-        demo(stack)
+        demo(stack, args.state)
+    print(f"ready: {stack.api_url}", flush=True)
     signal.pause()
     return 0
 

@@ -1,0 +1,76 @@
+"""The local stack as a separate process, reached only over loopback HTTP and its moto endpoint."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from loyalty_hub.admin import Admin, Target
+from loyalty_hub.local.stack import wait_for
+from loyalty_hub.local.template import ROOT
+
+pytestmark = [pytest.mark.integration]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Running:
+    api_url: str
+    state: Path
+    process: subprocess.Popen[str]
+
+    def admin(self) -> Admin:
+        return Admin(Target.from_local(self.state))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment() -> Iterator[None]:
+    """Replaces the unit tests' fixture: here the process environment points at the local stack."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.fixture(scope="module")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    state = tmp_path_factory.mktemp("local") / "stack.json"
+    api_port, aws_port = _free_port(), _free_port()
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'layers/shared'}:{ROOT}"}
+    env.pop("AWS_ENDPOINT_URL", None)
+    process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
+        [
+            sys.executable,
+            "-m",
+            "loyalty_hub.local",
+            "--no-demo",
+            "--api-port",
+            str(api_port),
+            "--aws-port",
+            str(aws_port),
+            "--state",
+            str(state),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    if not wait_for(state.is_file, timeout=60):
+        process.kill()
+        raise RuntimeError(f"the local stack did not start:\n{process.communicate()[0]}")
+    yield Running(f"http://127.0.0.1:{api_port}", state, process)
+    process.send_signal(signal.SIGINT)
+    process.wait(timeout=30)
