@@ -2,28 +2,16 @@
 
 import json
 import signal
-import urllib.error
-import urllib.request
-from typing import Any
 
 import pytest
 
-from loyalty_hub.local.stack import wait_for
+from loyalty_hub.local.stack import http_json, wait_for
 from loyalty_hub.local.template import ROOT
 from tests.integration.conftest import Running
 
 pytestmark = [pytest.mark.integration, pytest.mark.enable_socket, pytest.mark.allow_hosts(["127.0.0.1"])]
 
 MERCHANT, PLACE = "60b6512e66943300381c2d24", "60b6512e66943300381c2d25"
-
-
-def http(method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
-    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})  # noqa: S310 - loopback
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
 
 
 @pytest.fixture(scope="module")
@@ -39,24 +27,24 @@ def tenant(local_stack: Running) -> dict[str, str]:
 def test_a_delivery_reaches_the_dailystory_api(local_stack: Running, tenant: dict[str, str]) -> None:
     body = json.loads((ROOT / "events/webhook/bills-post.json").read_text())["body"].encode()
     webhook = f"{local_stack.api_url}/webhooks/storyous/{MERCHANT}/{PLACE}"
-    assert http("POST", webhook, body, {"Authorization": "wrong"})[0] == 401
-    status, answer = http("PUT", webhook, body, {"Authorization": f"Bearer {tenant['secret']}"})
+    assert http_json("POST", webhook, body, {"Authorization": "wrong"})[0] == 401
+    status, answer = http_json("PUT", webhook, body, {"Authorization": f"Bearer {tenant['secret']}"})
     assert status == 200 and answer["entities"] == 6
 
     auth = {"Authorization": f"Bearer {tenant['key']}"}
     customers = f"{local_stack.api_url}/api/v1/customers"
-    assert wait_for(lambda: http("GET", customers, headers=auth)[1].get("count") == 2, timeout=30)
-    status, record = http("GET", f"{local_stack.api_url}/api/v1/customer/M4E6D346F7257504B", headers=auth)
+    assert wait_for(lambda: http_json("GET", customers, headers=auth)[1].get("count") == 2, timeout=30)
+    status, record = http_json("GET", f"{local_stack.api_url}/api/v1/customer/M4E6D346F7257504B", headers=auth)
     assert status == 200 and record["total_orders"] == 2 and record["total_sales"] == 239.4
-    assert http("GET", f"{local_stack.api_url}/api/v1/customer/nobody", headers=auth) == (
+    assert http_json("GET", f"{local_stack.api_url}/api/v1/customer/nobody", headers=auth) == (
         404,
         {"error": "No customer found for id nobody"},
     )
-    assert http("GET", customers, headers={"Authorization": "Bearer nope.nope"})[0] == 401
+    assert http_json("GET", customers, headers={"Authorization": "Bearer nope.nope"})[0] == 401
 
 
 def test_an_unknown_route_answers_like_api_gateway(local_stack: Running) -> None:
-    assert http("GET", f"{local_stack.api_url}/nowhere")[0] == 403
+    assert http_json("GET", f"{local_stack.api_url}/nowhere")[0] == 403
 
 
 def test_ctrl_c_stops_the_stack_cleanly(local_stack: Running, tenant: dict[str, str]) -> None:

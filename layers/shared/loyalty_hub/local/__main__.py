@@ -4,13 +4,11 @@ import argparse
 import json
 import signal
 import sys
-import urllib.request
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 from loyalty_hub.admin import LOCAL_STATE, Admin, Target
-from loyalty_hub.local.stack import LocalStack, wait_for
+from loyalty_hub.local.stack import LocalStack, http_json, wait_for
 from loyalty_hub.local.template import ROOT
 
 DEMO_MERCHANT = "60b6512e66943300381c2d24"
@@ -20,15 +18,6 @@ DEMO_WEBHOOK_SECRET = "demo-webhook-secret"  # noqa: S105 - a local demo's, prin
 DEMO_KEY = "60b6512e66943300381c2d24.ZGVtby1rZXktZm9yLWxvY2FsLXVzZS1vbmx5LTAwMDAwMA"
 
 
-def _http(method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
-    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})  # noqa: S310 - loopback
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
-
-
 def demo(stack: LocalStack, state: Path) -> None:
     admin = Admin(Target.from_local(state))
     admin.create_tenant(DEMO_MERCHANT, "Demo Café", "Europe/Prague", "CZ", {DEMO_PLACE: "Náměstí"})
@@ -36,15 +25,15 @@ def demo(stack: LocalStack, state: Path) -> None:
     admin.add_dailystory_key(DEMO_MERCHANT, DEMO_KEY)
     body = json.loads((ROOT / "events/webhook/bills-post.json").read_text())["body"].encode()
     webhook = f"{stack.api_url}/webhooks/storyous/{DEMO_MERCHANT}/{DEMO_PLACE}"
-    status, answer = _http(
+    status, answer = http_json(
         "POST", webhook, body, {"Authorization": DEMO_WEBHOOK_SECRET, "Content-Type": "application/json"}
     )
     print(f"replayed events/webhook/bills-post.json -> {status} {answer}")
     customers = f"{stack.api_url}/api/v1/customers"
     auth = {"Authorization": f"Bearer {DEMO_KEY}"}
-    if not wait_for(lambda: _http("GET", customers, headers=auth)[1].get("count", 0) > 0, timeout=30):
+    if not wait_for(lambda: http_json("GET", customers, headers=auth)[1].get("count", 0) > 0, timeout=30):
         print("the delivery was not ingested within 30 s: see the IngestFunction log lines above", file=sys.stderr)
-    _, page = _http("GET", customers, headers=auth)
+    _, page = http_json("GET", customers, headers=auth)
     print(f"DailyStory API sees {page.get('count')} customers")
     print(
         f"""
