@@ -44,9 +44,10 @@ FUNCTIONS = {
 
 def build_layer(target: Path, pyc: str) -> Path:
     machine = {"x86_64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}[platform.machine()]
+    make = shutil.which("make") or "make"
     subprocess.run(  # noqa: S603 - our own Makefile
         [
-            "make",
+            make,
             "-s",
             "-C",
             str(ROOT / "layers/shared"),
@@ -74,7 +75,7 @@ def timed(code: str, path: list[Path]) -> float:
     }
     samples = []
     for _ in range(RUNS):
-        out = subprocess.run(
+        out = subprocess.run(  # noqa: S603 - this interpreter, our own probe
             [sys.executable, "-I", "-B", "-c", f"import sys; sys.path[:0] = {[str(p) for p in path]!r}\n{probe}"],
             env=env,
             check=True,
