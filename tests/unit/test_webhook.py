@@ -262,6 +262,18 @@ def test_a_tenant_without_a_webhook_secret_is_an_operator_error(stack: Stack, la
     assert_nothing_written(stack)
 
 
+def test_a_tenant_without_a_secret_is_an_operator_error(stack: Stack, lambda_context: Any, logs: LogCapture) -> None:
+    add_tenant(stack, "nosecretatall")
+    boto3.client("secretsmanager", region_name=REGION).delete_secret(
+        SecretId="loyalty-hub/test/tenants/nosecretatall", ForceDeleteWithoutRecovery=True
+    )
+    status, answer = call(lambda_context, merchant_id="nosecretatall")
+    assert status == 500 and answer == {"error": "internal error"}
+    [line] = [entry for entry in logs.lines() if entry["message"] == "request failed"]
+    assert line["error_class"] == "ConfigurationError" and "does not exist" in line["exception"]
+    assert_nothing_written(stack)
+
+
 def test_log_lines_carry_tenant_place_domain_and_delivery_but_no_customer_data(
     stack: Stack, lambda_context: Any, logs: LogCapture
 ) -> None:

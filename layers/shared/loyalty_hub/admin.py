@@ -25,8 +25,8 @@ from loyalty_hub.auth import DAILYSTORY_KEY_HASHES, hash_api_key, new_api_key
 from loyalty_hub.dal import archive
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.errors import HubError, NotFound
-from loyalty_hub.logic.webhook import WEBHOOK_SECRET_KEYS, parse_envelope
-from loyalty_hub.models.datasync import DeliveryPointer
+from loyalty_hub.logic.webhook import WEBHOOK_SECRET_KEYS
+from loyalty_hub.models.datasync import DeliveryPointer, parse_envelope
 from loyalty_hub.models.tenant import Place, Tenant
 from loyalty_hub.secrets import secret_name
 

@@ -21,6 +21,8 @@ def tenant_secrets(prefix: str, tenant_id: str, *, max_age: int) -> dict[str, An
     except parameters.exceptions.TransformParameterError as exc:
         raise ConfigurationError(f"secret {name} is not a JSON object") from exc
     except parameters.exceptions.GetParameterError as exc:
+        if "ResourceNotFoundException" in str(exc):  # Powertools wraps the client error in its message
+            raise ConfigurationError(f"secret {name} does not exist") from exc
         raise Unavailable(f"secret {name} could not be read") from exc
     if not isinstance(value, dict):
         raise ConfigurationError(f"secret {name} is not a JSON object")

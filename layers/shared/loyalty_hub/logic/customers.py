@@ -91,7 +91,8 @@ class CustomerState:
         return True
 
     def to_item(self) -> dict[str, Any]:
-        assert self.updated_at is not None, "reproject() before to_item()"
+        if self.updated_at is None:
+            raise RuntimeError("a customer is stored only after reproject() stamped it")
         return {
             "pk": customer_pk(self.tenant_id, self.customer_id),
             "tenant_id": self.tenant_id,

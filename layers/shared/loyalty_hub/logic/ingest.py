@@ -20,8 +20,7 @@ from loyalty_hub.dal.entities import EntityStore, EntityWrite, StoredVersion
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.logic.customers import CustomerState, format_timestamp
 from loyalty_hub.logic.projection import ledger_entry
-from loyalty_hub.logic.webhook import parse_envelope
-from loyalty_hub.models.datasync import KNOWN_DOMAINS, DeliveryPointer
+from loyalty_hub.models.datasync import KNOWN_DOMAINS, DeliveryPointer, parse_envelope
 from loyalty_hub.models.tenant import Tenant
 from loyalty_hub.storyous import mapping
 

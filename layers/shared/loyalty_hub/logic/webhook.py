@@ -10,23 +10,18 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-import orjson
-from pydantic import ValidationError
-
 from loyalty_hub import aws, config
 from loyalty_hub.auth import matches_any, presented_secret
 from loyalty_hub.config import WebhookSettings
 from loyalty_hub.dal import archive
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.errors import (
-    BadRequest,
     ConfigurationError,
-    InvalidEnvelope,
     NotFound,
     PayloadTooLarge,
     Unauthorized,
 )
-from loyalty_hub.models.datasync import KNOWN_DOMAINS, DataSyncEnvelope, DeliveryPointer
+from loyalty_hub.models.datasync import KNOWN_DOMAINS, DeliveryPointer, parse_envelope
 from loyalty_hub.secrets import tenant_secrets
 
 if TYPE_CHECKING:
@@ -121,18 +116,3 @@ def _authorize(deps: WebhookDeps, tenant_id: str, authorization: str | None) -> 
         raise ConfigurationError(f"tenant {tenant_id} has no storyous_webhook_secret")
     if not matches_any(presented_secret(authorization), accepted):
         raise Unauthorized("missing or wrong Authorization secret")
-
-
-def parse_envelope(body: bytes) -> DataSyncEnvelope:
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"body is not valid JSON: {exc}") from exc
-    if not isinstance(document, dict):
-        raise InvalidEnvelope("body must be a JSON object with dataDomain and data")
-    try:
-        return DataSyncEnvelope.model_validate(document)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "body"
-        raise InvalidEnvelope(f"{field}: {first['msg']}") from exc

@@ -2,7 +2,10 @@
 
 from typing import Any, Final
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+import orjson
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from loyalty_hub.errors import BadRequest, InvalidEnvelope
 
 # The domains Storyous documents for DataSync; any other domain is still accepted and stored generically.
 KNOWN_DOMAINS: Final = frozenset(
@@ -55,3 +58,19 @@ class DeliveryPointer(BaseModel):
     def delivery_id(self) -> str:
         """Short id for log lines; identical bodies share it, which is what an operator wants to see."""
         return self.sha256[:16]
+
+
+def parse_envelope(body: bytes) -> DataSyncEnvelope:
+    """The envelope in a raw body; BadRequest when it is not JSON, InvalidEnvelope naming the field."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"body is not valid JSON: {exc}") from exc
+    if not isinstance(document, dict):
+        raise InvalidEnvelope("body must be a JSON object with dataDomain and data")
+    try:
+        return DataSyncEnvelope.model_validate(document)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "body"
+        raise InvalidEnvelope(f"{field}: {first['msg']}") from exc
