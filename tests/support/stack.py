@@ -31,6 +31,8 @@ class Stack:
     snapshot_bucket: str = "loyalty-hub-snapshots-test"
     ingest_queue_url: str = ""
     ingest_dlq_url: str = ""
+    custobar_queue_url: str = ""
+    custobar_dlq_url: str = ""
 
     def env(self) -> dict[str, str]:
         return {
@@ -41,11 +43,14 @@ class Stack:
             "SNAPSHOT_BUCKET": self.snapshot_bucket,
             "INGEST_QUEUE_URL": self.ingest_queue_url,
             "SECRETS_PREFIX": SECRETS_PREFIX,
+            "CUSTOBAR_QUEUE_URL": self.custobar_queue_url,
+            "CUSTOBAR_DLQ_URL": self.custobar_dlq_url,
+            "VENDOR_QUEUES": json.dumps({"custobar": self.custobar_queue_url}),
         }
 
 
 def create_stack(names: Stack = Stack()) -> Stack:
-    """Tables (keys, GSIs, streams) from template.yaml, the bucket, the FIFO queue with its DLQ."""
+    """Tables (keys, GSIs, streams), buckets and queues (with their redrive policies) from template.yaml."""
     ddb = boto3.client("dynamodb", region_name=REGION)
     for logical_id in template.tables():
         name = {
@@ -58,20 +63,28 @@ def create_stack(names: Stack = Stack()) -> Stack:
     for bucket in (names.raw_bucket, names.snapshot_bucket):
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
     sqs = boto3.client("sqs", region_name=REGION)
-    queue = template.resource("IngestQueue")["Properties"]
-    dlq_url = sqs.create_queue(QueueName="ingest-dlq.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    url = sqs.create_queue(
-        QueueName="ingest.fifo",
-        Attributes={
-            "FifoQueue": "true",
-            "VisibilityTimeout": str(queue["VisibilityTimeout"]),
-            "RedrivePolicy": json.dumps(
-                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": queue["RedrivePolicy"]["maxReceiveCount"]}
-            ),
-        },
-    )["QueueUrl"]
-    return replace(names, ingest_queue_url=url, ingest_dlq_url=dlq_url)
+    urls: dict[str, str] = {}
+    queues = template.resources("AWS::SQS::Queue")
+    for logical_id in sorted(queues, key=lambda q: "RedrivePolicy" in queues[q]["Properties"]):  # DLQs first
+        props = queues[logical_id]["Properties"]
+        attributes = {"VisibilityTimeout": str(props.get("VisibilityTimeout", 30))}
+        if props.get("FifoQueue"):
+            attributes["FifoQueue"] = "true"
+        if "RedrivePolicy" in props:
+            dlq = props["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+            arn = sqs.get_queue_attributes(QueueUrl=urls[dlq], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            attributes["RedrivePolicy"] = json.dumps(
+                {"deadLetterTargetArn": arn, "maxReceiveCount": props["RedrivePolicy"]["maxReceiveCount"]}
+            )
+        name = logical_id + (".fifo" if props.get("FifoQueue") else "")
+        urls[logical_id] = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+    return replace(
+        names,
+        ingest_queue_url=urls["IngestQueue"],
+        ingest_dlq_url=urls["IngestDeadLetterQueue"],
+        custobar_queue_url=urls["CustobarQueue"],
+        custobar_dlq_url=urls["CustobarDeadLetterQueue"],
+    )
 
 
 def add_tenant(

@@ -3,7 +3,7 @@
 import os
 from functools import cache
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError
 
 from loyalty_hub.errors import ConfigurationError
 
@@ -47,3 +47,17 @@ class CustomerApiSettings(TenantSettings):
     SNAPSHOT_BUCKET: str = Field(min_length=1)
     # A DailyStory sync pages through one snapshot; this is how long a paused sync may resume it.
     SNAPSHOT_TTL_SECONDS: int = Field(default=1800, gt=0)
+
+
+class CaptureSettings(TenantSettings):
+    # {"custobar": "<queue url>", ...}: one queue per vendor, so a slow vendor never delays another.
+    VENDOR_QUEUES: Json[dict[str, str]]
+
+
+class CustobarWorkerSettings(TenantSettings):
+    # Vendor-specific names: the local stack runs every function in one process and one environment.
+    CUSTOMERS_TABLE: str = Field(min_length=1)
+    ENTITIES_TABLE: str = Field(min_length=1)
+    CUSTOBAR_QUEUE_URL: str = Field(min_length=1)
+    CUSTOBAR_DLQ_URL: str = Field(min_length=1)
+    CUSTOBAR_MAX_RECEIVES: int = Field(default=5, ge=1, description="the queue's maxReceiveCount")

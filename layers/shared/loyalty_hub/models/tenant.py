@@ -1,9 +1,9 @@
 """A tenant: one Storyous merchant, its places and its settings."""
 
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
 
 # Tenant ids go into keys joined with '#' and into S3 keys, so they are kept to a safe alphabet.
 TenantId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
@@ -24,6 +24,27 @@ class Place(BaseModel):
     active: bool = True
 
 
+class CustobarSettings(BaseModel):
+    """Custobar for this tenant; its credentials are in the tenant's secret (custobar_token, or
+    custobar_username and custobar_password for Basic)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    enabled: bool = True
+    base_url: HttpUrl  # https://<company>.custobar.com, app.custobar.com, or a sandbox
+    auth: Literal["Token", "Bearer", "Basic"] = "Token"
+    field_prefix: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="company fields are <prefix>__<name>")
+
+
+class Vendors(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    custobar: CustobarSettings | None = None
+
+    def enabled(self) -> list[str]:
+        return [name for name in type(self).model_fields if (v := getattr(self, name)) is not None and v.enabled]
+
+
 class Tenant(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -32,6 +53,7 @@ class Tenant(BaseModel):
     time_zone: Annotated[str, AfterValidator(_zone)] = "Europe/Prague"
     country: str = Field(default="CZ", pattern=r"^[A-Z]{2}$")
     places: dict[str, Place] = Field(default_factory=dict)
+    vendors: Vendors = Field(default_factory=Vendors)
 
     @property
     def zone(self) -> ZoneInfo:

@@ -1,0 +1,47 @@
+"""Custobar worker: customer changes from its queue, uploaded per tenant, failures retried or dead-lettered."""
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from loyalty_hub import aws, config
+from loyalty_hub.dal.customers import CustomerStore
+from loyalty_hub.dal.entities import EntityStore
+from loyalty_hub.dal.tenants import TenantStore
+from loyalty_hub.observability import logger, metrics
+from loyalty_hub.secrets import tenant_secrets
+from loyalty_hub.vendors.custobar import Custobar
+from loyalty_hub.vendors.worker import process_batch
+
+
+@cache
+def _custobar() -> tuple[Custobar, config.CustobarWorkerSettings]:
+    settings = config.load(config.CustobarWorkerSettings)
+    dynamodb = aws.client("dynamodb")
+    vendor = Custobar(
+        TenantStore(settings.TENANTS_TABLE, cache_seconds=settings.TENANT_CACHE_SECONDS),
+        CustomerStore(dynamodb, settings.CUSTOMERS_TABLE),
+        EntityStore(dynamodb, settings.ENTITIES_TABLE),
+        lambda tenant_id: tenant_secrets(settings.SECRETS_PREFIX, tenant_id, max_age=settings.SECRET_CACHE_SECONDS),
+    )
+    return vendor, settings
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    vendor, settings = _custobar()
+    outcome = process_batch(
+        event,
+        vendor,
+        sqs=aws.client("sqs"),
+        queue_url=settings.CUSTOBAR_QUEUE_URL,
+        dlq_url=settings.CUSTOBAR_DLQ_URL,
+        max_receives=settings.CUSTOBAR_MAX_RECEIVES,
+    )
+    logger.info(
+        "custobar batch done",
+        extra={"sent": outcome.sent, "retried": outcome.retried, "dead_lettered": outcome.dead_lettered},
+    )
+    return outcome.response()

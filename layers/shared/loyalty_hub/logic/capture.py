@@ -1,0 +1,68 @@
+"""Change capture: a customer item changed in DynamoDB (its stream) -> one message per enabled vendor.
+
+Records that change nothing a vendor sees (the same view, the same bills) are dropped here. Messages
+carry only ids; vendor workers read the latest state when they send, so duplicates are harmless.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from loyalty_hub import aws, config
+from loyalty_hub.config import CaptureSettings
+from loyalty_hub.dal.tenants import TenantStore
+from loyalty_hub.errors import Unavailable
+from loyalty_hub.models.customer import VIEW_FIELDS
+from loyalty_hub.vendors.worker import VendorMessage
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+
+@dataclass
+class CaptureDeps:
+    tenants: TenantStore
+    sqs: "SQSClient"
+    queues: Mapping[str, str]
+
+    @classmethod
+    def from_settings(cls, settings: CaptureSettings) -> "CaptureDeps":
+        return cls(
+            TenantStore(settings.TENANTS_TABLE, cache_seconds=settings.TENANT_CACHE_SECONDS),
+            aws.client("sqs"),
+            settings.VENDOR_QUEUES,
+        )
+
+
+@cache
+def default_deps() -> CaptureDeps:
+    return CaptureDeps.from_settings(config.load(CaptureSettings))
+
+
+def vendor_message(new: Mapping[str, Any] | None, old: Mapping[str, Any] | None) -> VendorMessage | None:
+    """What vendors must hear about this change of a customer item, or None."""
+    if not new or "customer_id" not in new:
+        return None  # a removal, or an item that is not a customer
+    before = old or {}
+    new_ledger = orjson.loads(new.get("ledger") or "{}")
+    old_ledger = orjson.loads(before.get("ledger") or "{}")
+    bills = sorted(b for b in new_ledger.keys() | old_ledger.keys() if new_ledger.get(b) != old_ledger.get(b))
+    view_changed = any(new.get(name) != before.get(name) for name in VIEW_FIELDS)
+    if not view_changed and not bills:
+        return None
+    return VendorMessage(tenant_id=new["tenant_id"], customer_id=new["customer_id"], bill_ids=bills)
+
+
+def fan_out(deps: CaptureDeps, message: VendorMessage) -> list[str]:
+    """Queues the message for every vendor the tenant has enabled; returns those vendors."""
+    vendors = [v for v in deps.tenants.get(message.tenant_id).vendors.enabled() if v in deps.queues]
+    body = message.model_dump_json()
+    for vendor in vendors:
+        try:
+            deps.sqs.send_message(QueueUrl=deps.queues[vendor], MessageBody=body)
+        except Exception as exc:
+            raise Unavailable(f"could not queue the change for {vendor}") from exc
+    return vendors

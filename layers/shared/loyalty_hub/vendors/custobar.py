@@ -1,0 +1,193 @@
+"""Custobar: customers through POST /api/customers/upload/, purchases through POST /api/sales/upload/.
+
+Only fields the hub owns are sent, and a value removed at the source is sent as "" so Custobar clears
+it. Money is integer cents. Company fields are `<prefix>__<name>` (tenant setting `field_prefix`).
+"""
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+import orjson
+import phonenumbers
+import requests
+
+from loyalty_hub.dal.customers import CustomerStore
+from loyalty_hub.dal.entities import EntityStore
+from loyalty_hub.dal.tenants import TenantStore
+from loyalty_hub.errors import NotFound
+from loyalty_hub.logic.projection import counted_bills
+from loyalty_hub.models.tenant import CustobarSettings
+from loyalty_hub.observability import logger
+from loyalty_hub.storyous.mapping import parse_money
+from loyalty_hub.vendors import http
+from loyalty_hub.vendors.errors import PermanentError
+from loyalty_hub.vendors.worker import VendorMessage
+
+BATCH = 500  # Custobar's own plugins upload at most 500 records per request
+_KEEP = re.compile(r"[A-Za-z0-9]")
+
+
+def external_id(customer_id: str) -> str:
+    """Letters, digits and dashes only, and still one-to-one: other characters become -XX (UTF-8 hex)."""
+    return "sty-" + "".join(c if _KEEP.fullmatch(c) else "".join(f"-{b:02X}" for b in c.encode()) for c in customer_id)
+
+
+def cents(amount: Any) -> int | None:
+    value = amount if isinstance(amount, Decimal) else parse_money(amount)
+    if value is None:
+        return None
+    return int((value * 100).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+
+
+def e164(phone: str | None, region: str) -> str | None:
+    if not phone:
+        return None
+    try:
+        parsed = phonenumbers.parse(phone, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def customer_payload(item: dict[str, Any], settings: CustobarSettings, region: str) -> dict[str, Any]:
+    prefix = settings.field_prefix
+
+    def text(name: str) -> str:
+        value = item.get(name)
+        return "" if value is None else str(value)
+
+    def number(value: Any) -> Any:
+        return "" if value is None else value
+
+    points = item.get("points")
+    return {
+        "external_id": external_id(item["customer_id"]),
+        "first_name": text("first_name"),
+        "last_name": text("last_name"),
+        "email": text("email"),
+        "phone_number": e164(item.get("mobile_phone"), region) or "",
+        "street_address": text("address"),
+        "zip_code": text("zip"),
+        "city": text("city"),
+        "state": text("state"),
+        "can_email": bool(item.get("allow_email")),
+        "can_sms": bool(item.get("allow_sms")),
+        f"{prefix}__storyous_customer_id": item["customer_id"],
+        f"{prefix}__total_orders": int(item.get("total_orders") or 0),
+        f"{prefix}__total_sales": cents(item.get("total_sales") or 0),
+        f"{prefix}__last_order_value": number(cents(item.get("last_order_value"))),
+        f"{prefix}__date_first_order": text("date_first_order"),
+        f"{prefix}__date_last_order": text("date_last_order"),
+        f"{prefix}__categories": list(item.get("categories") or []),
+        f"{prefix}__store_id": text("store_id"),
+        f"{prefix}__points": number(None if points is None else int(points)),
+    }
+
+
+def sale_rows(bill: dict[str, Any], customer_id: str, counts: bool) -> list[dict[str, Any]]:
+    """One row per bill item; a bill that does not count (README "Refunds") is sent as CANCELLED."""
+    paid = bill.get("paidAt") or bill.get("createdAt")
+    sale = {
+        "sale_external_id": str(bill["billId"]),
+        "sale_customer_id": external_id(customer_id),
+        "sale_date": datetime.fromisoformat(paid).isoformat() if paid else "",
+        "sale_total": cents(bill.get("finalPrice")),
+        "sale_currency": bill.get("currencyCode") or "",
+        "sale_payment_method": bill.get("paymentMethod") or "",
+    }
+    if not counts:
+        sale["sale_state"] = "CANCELLED"
+    rows = []
+    for index, item in enumerate(bill.get("items") or [{}]):
+        quantity = parse_money(item.get("amount")) or Decimal(1)
+        price = parse_money(item.get("price"))
+        rows.append(
+            {
+                **sale,
+                "external_id": f"{bill['billId']}-{index}",
+                "product_id": str(item.get("productId") or ""),
+                "quantity": float(quantity),
+                "unit_price": cents(price),
+                "total": cents(price * quantity) if price is not None else None,
+            }
+        )
+    return [{k: v for k, v in row.items() if v is not None} for row in rows]
+
+
+class Custobar:
+    name = "custobar"
+
+    def __init__(
+        self,
+        tenants: TenantStore,
+        customers: CustomerStore,
+        entities: EntityStore,
+        secrets: Callable[[str], dict[str, Any]],
+        session: requests.Session | None = None,
+    ) -> None:
+        self._tenants = tenants
+        self._customers = customers
+        self._entities = entities
+        self._secrets = secrets
+        self._http = session or http.session(self.name)
+
+    def deliver(self, tenant_id: str, messages: Sequence[VendorMessage]) -> None:
+        try:
+            tenant = self._tenants.get(tenant_id)
+        except NotFound as exc:
+            raise PermanentError(f"unknown tenant {tenant_id}") from exc
+        settings = tenant.vendors.custobar
+        if settings is None or not settings.enabled:
+            logger.info("custobar is not enabled for the tenant; changes dropped", extra={"tenant": tenant_id})
+            return
+        secret = self._secrets(tenant_id)
+        items = self._customers.get_many(tenant_id, {m.customer_id for m in messages})
+        payload = [customer_payload(item, settings, tenant.country) for item in items.values()]
+        for chunk in _chunks(payload):
+            self._upload(settings, secret, "customers", chunk)
+
+        bill_ids = {b for m in messages for b in m.bill_ids}
+        counted = {bid for item in items.values() for bid in counted_bills(orjson.loads(item.get("ledger") or "{}"))}
+        rows: list[dict[str, Any]] = []
+        for bill_id, bill in sorted(self._entities.bodies(tenant_id, "Bills", bill_ids).items()):
+            owner = bill.get("customerId")
+            if owner:
+                rows += sale_rows(bill, str(owner), bill_id in counted)
+        for chunk in _chunks(rows):
+            self._upload(settings, secret, "sales", chunk)
+
+    def _upload(
+        self, settings: CustobarSettings, secret: dict[str, Any], kind: str, records: list[dict[str, Any]]
+    ) -> None:
+        url = f"{str(settings.base_url).rstrip('/')}/api/{kind}/upload/"
+        headers = {"Content-Type": "application/json"}
+        auth: tuple[str, str] | None = None
+        if settings.auth == "Basic":
+            auth = (str(secret.get("custobar_username", "")), str(secret.get("custobar_password", "")))
+        else:
+            headers["Authorization"] = f"{settings.auth} {secret.get('custobar_token', '')}"
+        response = http.send(self._http, "POST", url, data=orjson.dumps({kind: records}), headers=headers, auth=auth)
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or body.get("response") != "ok":
+            reason = (
+                body.get("error", {}).get("reason")
+                if isinstance(body, dict) and isinstance(body.get("error"), dict)
+                else None
+            )
+            raise PermanentError(
+                f"Custobar did not accept the {kind} upload: {reason or response.text[:300]}",
+                status=response.status_code,
+            )
+
+
+def _chunks(records: list[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:
+    for start in range(0, len(records), BATCH):
+        yield records[start : start + BATCH]

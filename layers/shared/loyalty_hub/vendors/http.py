@@ -1,0 +1,64 @@
+"""One pooled HTTP session per vendor, and the vendor's answer turned into success or a VendorError."""
+
+import email.utils
+import time
+from datetime import UTC
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from loyalty_hub.vendors.errors import PermanentError, RetryableError
+
+TIMEOUT = (3.05, 10)  # connect, read: well inside the worker's timeout, even with SQS batching
+_sessions: dict[str, requests.Session] = {}
+
+
+def session(vendor: str) -> requests.Session:
+    """Reused across warm invocations (keep-alive). Only connection failures are retried here, quickly;
+    HTTP errors go back to the queue, so retries happen at one layer and with backoff."""
+    if vendor not in _sessions:
+        http = requests.Session()
+        retry = Retry(total=2, connect=2, read=0, status=0, other=0, backoff_factor=0.2, allowed_methods=None)
+        http.mount("https://", HTTPAdapter(max_retries=retry, pool_maxsize=4))
+        http.mount("http://", HTTPAdapter(max_retries=retry, pool_maxsize=4))
+        http.headers["User-Agent"] = "loyalty-hub/1.0"
+        _sessions[vendor] = http
+    return _sessions[vendor]
+
+
+def reset_sessions() -> None:
+    _sessions.clear()
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """Retry-After as seconds or an HTTP date (RFC 9110); None when absent or unreadable."""
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - (now if now is not None else time.time()))
+
+
+def send(http: requests.Session, method: str, url: str, **kwargs: object) -> requests.Response:
+    """The response when it is a 2xx; otherwise a RetryableError or PermanentError saying why."""
+    try:
+        response = http.request(method, url, timeout=TIMEOUT, **kwargs)  # type: ignore[arg-type]
+    except requests.Timeout as exc:
+        raise RetryableError(f"timeout calling {url}") from exc
+    except requests.RequestException as exc:
+        raise RetryableError(f"network error calling {url}: {type(exc).__name__}") from exc
+    if response.ok:
+        return response
+    reason = f"{response.status_code} from {url}: {response.text[:300]}"
+    if response.status_code == 429 or response.status_code >= 500:
+        raise RetryableError(
+            reason, status=response.status_code, retry_after=retry_after_seconds(response.headers.get("Retry-After"))
+        )
+    raise PermanentError(reason, status=response.status_code)

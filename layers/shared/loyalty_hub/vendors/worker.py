@@ -1,0 +1,157 @@
+"""The worker every vendor shares: an SQS batch in, grouped per tenant, delivered, each message's fate out.
+
+- success: the message is done;
+- RetryableError (network, timeout, 5xx, 429): the message is made visible again after the vendor's
+  Retry-After, or exponential backoff with full jitter, and reported as a batch item failure; the
+  function never sleeps;
+- PermanentError (other 4xx), or the last allowed attempt: the message goes to the vendor's DLQ with
+  the reason as message attributes, and an ERROR log line says what to do.
+"""
+
+import random
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from pydantic import BaseModel, Field, ValidationError
+
+from loyalty_hub.observability import logger
+from loyalty_hub.vendors.errors import PermanentError, RetryableError, VendorError
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+BACKOFF_BASE_SECONDS = 2.0
+BACKOFF_CAP_SECONDS = 900.0
+MAX_VISIBILITY_SECONDS = 43_200  # SQS's ceiling
+
+
+class VendorMessage(BaseModel):
+    """A customer changed: the vendor reads its latest state when sending, so repeats are harmless."""
+
+    tenant_id: str
+    customer_id: str
+    bill_ids: list[str] = Field(default_factory=list)
+
+
+class Vendor(Protocol):
+    name: str
+
+    def deliver(self, tenant_id: str, messages: Sequence[VendorMessage]) -> None:
+        """Send the latest state of these customers (one tenant); raise VendorError on failure."""
+
+
+@dataclass
+class Outcome:
+    sent: int = 0
+    retried: int = 0
+    dead_lettered: int = 0
+    failures: list[dict[str, str]] = field(default_factory=list)
+
+    def response(self) -> dict[str, list[dict[str, str]]]:
+        return {"batchItemFailures": self.failures}
+
+
+def full_jitter(attempt: int, rng: Callable[[float, float], float] = random.uniform) -> float:
+    return rng(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt))
+
+
+def process_batch(
+    event: dict[str, Any],
+    vendor: Vendor,
+    *,
+    sqs: "SQSClient",
+    queue_url: str,
+    dlq_url: str,
+    max_receives: int,
+    clock: Callable[[], float] = time.monotonic,
+) -> Outcome:
+    outcome = Outcome()
+    dead_letter = _DeadLetters(sqs, dlq_url, vendor.name, outcome)
+    groups: dict[str, list[tuple[dict[str, Any], VendorMessage]]] = defaultdict(list)
+    for record in event["Records"]:
+        try:
+            message = VendorMessage.model_validate_json(record["body"])
+        except ValidationError as exc:
+            dead_letter(record, PermanentError(f"malformed message: {exc.errors()[0]['msg']}"))
+            continue
+        groups[message.tenant_id].append((record, message))
+
+    for tenant_id, items in groups.items():
+        started = clock()
+        try:
+            vendor.deliver(tenant_id, [message for _, message in items])
+        except PermanentError as exc:
+            for record, _ in items:
+                dead_letter(record, exc)
+        except Exception as exc:
+            error = exc if isinstance(exc, RetryableError) else RetryableError(f"{type(exc).__name__}: {exc}")
+            logger.warning(
+                "vendor delivery will be retried",
+                extra={"vendor": vendor.name, "tenant": tenant_id, "reason": error.reason, "status": error.status},
+            )
+            for record, _ in items:
+                attempt = int(record["attributes"].get("ApproximateReceiveCount", "1"))
+                if attempt >= max_receives:
+                    dead_letter(record, error)
+                    continue
+                delay = error.retry_after if error.retry_after is not None else full_jitter(attempt)
+                sqs.change_message_visibility(
+                    QueueUrl=queue_url,
+                    ReceiptHandle=record["receiptHandle"],
+                    VisibilityTimeout=min(MAX_VISIBILITY_SECONDS, round(delay)),
+                )
+                outcome.failures.append({"itemIdentifier": record["messageId"]})
+                outcome.retried += 1
+            _metric(vendor.name, tenant_id, "Retried", len(items))
+        else:
+            outcome.sent += len(items)
+            _metric(vendor.name, tenant_id, "Sent", len(items))
+            _metric(vendor.name, tenant_id, "LatencyMs", (clock() - started) * 1000, MetricUnit.Milliseconds)
+    return outcome
+
+
+@dataclass
+class _DeadLetters:
+    sqs: "SQSClient"
+    dlq_url: str
+    vendor: str
+    outcome: Outcome
+
+    def __call__(self, record: dict[str, Any], error: VendorError) -> None:
+        attributes = {
+            "vendor": {"DataType": "String", "StringValue": self.vendor},
+            "reason": {"DataType": "String", "StringValue": error.reason[:1000] or "unknown"},
+            "attempts": {"DataType": "Number", "StringValue": record["attributes"].get("ApproximateReceiveCount", "1")},
+        }
+        if error.status is not None:
+            attributes["status"] = {"DataType": "Number", "StringValue": str(error.status)}
+        try:
+            self.sqs.send_message(QueueUrl=self.dlq_url, MessageBody=record["body"], MessageAttributes=attributes)  # type: ignore[arg-type]
+        except Exception:
+            logger.exception(
+                "could not dead-letter a vendor message; it stays in the queue", extra={"vendor": self.vendor}
+            )
+            self.outcome.failures.append({"itemIdentifier": record["messageId"]})
+            return
+        self.outcome.dead_lettered += 1
+        logger.error(
+            "vendor message dead-lettered: fix the cause, then redrive the DLQ",
+            extra={
+                "vendor": self.vendor,
+                "reason": error.reason,
+                "status": error.status,
+                "message_id": record["messageId"],
+            },
+        )
+        _metric(self.vendor, "", "DeadLettered", 1)
+
+
+def _metric(vendor: str, tenant_id: str, name: str, value: float, unit: MetricUnit = MetricUnit.Count) -> None:
+    with single_metric(name=name, unit=unit, value=value) as metric:
+        metric.add_dimension(name="vendor", value=vendor)
+        if tenant_id:
+            metric.add_dimension(name="tenant", value=tenant_id)
