@@ -80,3 +80,25 @@ def test_events_are_valid_lambda_events(path: Any) -> None:
     else:
         assert event["httpMethod"] in {"GET", "POST", "PUT"} and event["path"].startswith("/")
         assert event["requestContext"]["stage"] and isinstance(event["headers"], dict)
+
+
+def test_vendor_queue_consumers_cap_their_concurrency() -> None:
+    vendor_sources = [(fn, queue, source) for fn, queue, source in sqs_sources() if queue != "IngestQueue"]
+    assert vendor_sources
+    for function, _, source in vendor_sources:
+        assert 2 <= source["ScalingConfig"]["MaximumConcurrency"] <= 1000, function
+
+
+def test_stream_consumers_report_partial_failures_and_keep_what_never_succeeds() -> None:
+    streams = [
+        event["Properties"]
+        for r in FUNCTIONS.values()
+        for event in r["Properties"].get("Events", {}).values()
+        if event["Type"] == "DynamoDB"
+    ]
+    assert streams
+    for source in streams:
+        assert "ReportBatchItemFailures" in source["FunctionResponseTypes"]
+        assert source["BisectBatchOnFunctionError"] is True
+        failure_queue = source["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
+        assert QUEUES[failure_queue]["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600

@@ -23,6 +23,7 @@ class CustobarSandbox:
     scheme: str = "Token"
     money_fields: tuple[str, ...] = ("__total_sales", "__last_order_value")
     faults: Fault = lambda _: None
+    retry_after: str = "0"  # seconds, sent with every 429
     customers: dict[str, dict[str, Any]] = field(default_factory=dict)
     sales: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: list[tuple[str, int]] = field(default_factory=list)
@@ -45,7 +46,7 @@ class CustobarSandbox:
         if fault == "timeout":
             return _json(504, {"detail": "timeout"})  # the test transport turns this into a client timeout
         if fault == "429":
-            return _json(429, {"detail": "Request was throttled."}, {"Retry-After": "0"})
+            return _json(429, {"detail": "Request was throttled."}, {"Retry-After": self.retry_after})
         if fault in {"500", "502", "503"}:
             return _json(int(fault), {"detail": "Server error"})
         if fault == "400":

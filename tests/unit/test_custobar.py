@@ -1,0 +1,327 @@
+"""Custobar: field mapping, the worker framework's fates, and delivery under faults against a sandbox
+that enforces Custobar's contract (auth, body shape, batch size, formats), all in process."""
+
+import json
+import random
+import time
+from decimal import Decimal
+from typing import Any
+
+import boto3
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from functions.custobar import app as custobar_app
+from loyalty_hub.dal.customers import CustomerStore
+from loyalty_hub.dal.entities import EntityStore
+from loyalty_hub.dal.tenants import TenantStore
+from loyalty_hub.local.sandboxes.custobar import CustobarSandbox
+from loyalty_hub.logic import ingest
+from loyalty_hub.models.tenant import CustobarSettings, Place, Tenant, Vendors
+from loyalty_hub.vendors import worker
+from loyalty_hub.vendors.custobar import Custobar, cents, customer_payload, e164, external_id, sale_rows
+from loyalty_hub.vendors.http import retry_after_seconds
+from loyalty_hub.vendors.worker import VendorMessage, process_batch
+from tests.support.deliveries import archive, bill
+from tests.support.events import sqs_event
+from tests.support.stack import MERCHANT, PLACE, REGION, SECRETS_PREFIX, Stack, add_tenant
+from tests.support.wsgi_transport import session_for
+
+SETTINGS = CustobarSettings(base_url="https://acme.custobar.com", field_prefix="acme", auth="Token")
+TOKEN = "custobar-token-123"
+
+
+# ------------------------------------------------------------------------------------------- mapping
+@given(st.text(min_size=1, max_size=12), st.text(min_size=1, max_size=12))
+def test_external_ids_use_letters_digits_dashes_and_never_collide(a: str, b: str) -> None:
+    assert all(c.isascii() and (c.isalnum() or c == "-") for c in external_id(a))
+    assert (external_id(a) == external_id(b)) == (a == b)
+
+
+@pytest.mark.parametrize(
+    ("phone", "region", "expected"),
+    [
+        ("+420 601 123 456", "CZ", "+420601123456"),
+        ("601123456", "CZ", "+420601123456"),
+        ("0401234567", "FI", "+358401234567"),
+        ("12", "CZ", None),
+        ("not a phone", "CZ", None),
+        (None, "CZ", None),
+    ],
+)
+def test_phone_numbers_become_e164_in_the_tenants_region(phone: str | None, region: str, expected: str | None) -> None:
+    assert e164(phone, region) == expected
+
+
+@pytest.mark.parametrize(
+    ("amount", "expected"),
+    [
+        ("150.40", 15040),
+        (89, 8900),
+        ("0.125", 12),
+        ("0.135", 14),
+        (Decimal("-10.5"), -1050),
+        (None, None),
+        ("n/a", None),
+    ],
+)
+def test_money_is_integer_cents_rounded_half_even(amount: Any, expected: int | None) -> None:
+    assert cents(amount) == expected
+
+
+def test_a_customer_is_sent_with_owned_fields_only_and_removed_values_cleared() -> None:
+    item = {
+        "customer_id": "M4E6",
+        "first_name": "Jana",
+        "email": "jana@example.cz",
+        "mobile_phone": "601123456",
+        "allow_email": True,
+        "total_orders": Decimal(3),
+        "total_sales": Decimal("239.40"),
+        "last_order_value": Decimal("89"),
+        "categories": ["Coffee"],
+        "points": Decimal(12),
+        "ledger": "{}",
+    }
+    payload = customer_payload(item, SETTINGS, "CZ")
+    assert payload["external_id"] == "sty-M4E6" and payload["phone_number"] == "+420601123456"
+    assert payload["last_name"] == "" and payload["city"] == ""  # absent at the source: cleared
+    assert payload["can_email"] is True and payload["can_sms"] is False
+    assert payload["acme__total_sales"] == 23940 and payload["acme__last_order_value"] == 8900
+    assert payload["acme__total_orders"] == 3 and payload["acme__categories"] == ["Coffee"]
+    assert "ledger" not in payload and "version" not in payload
+
+
+def test_sales_are_rows_per_item_in_cents_and_refunds_are_cancelled() -> None:
+    sale = bill("TM1", "C1", "150.40", "2024-07-09T14:20:05+02:00", "2024-07-09T14:20:06Z", categories=("c:1", "c:2"))
+    rows = sale_rows(sale, "C1", counts=True)
+    assert [r["external_id"] for r in rows] == ["TM1-0", "TM1-1"]
+    assert rows[0]["sale_external_id"] == "TM1" and rows[0]["sale_customer_id"] == "sty-C1"
+    assert rows[0]["sale_date"] == "2024-07-09T14:20:05+02:00" and rows[0]["sale_total"] == 15040
+    assert rows[0]["unit_price"] == 1000 and "sale_state" not in rows[0]
+    assert all(r["sale_state"] == "CANCELLED" for r in sale_rows(sale, "C1", counts=False))
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"), [("7", 7.0), (None, None), ("soon", None), ("Wed, 21 Oct 2015 07:28:10 GMT", 10.0)]
+)
+def test_retry_after_reads_seconds_and_http_dates(value: str | None, seconds: float | None) -> None:
+    now = 1445412480.0  # 2015-10-21T07:28:00Z
+    assert retry_after_seconds(value, now) == seconds
+
+
+# ------------------------------------------------------------------------------------------- delivery
+@pytest.fixture
+def sandbox() -> CustobarSandbox:
+    return CustobarSandbox(token=TOKEN)
+
+
+@pytest.fixture
+def custobar(stack: Stack, sandbox: CustobarSandbox) -> Custobar:
+    add_tenant(stack, secret={"storyous_webhook_secret": "x" * 20, "custobar_token": TOKEN})
+    client = boto3.client("dynamodb", region_name=REGION)
+    store = TenantStore(stack.tenants_table, client=client, cache_seconds=0)
+    store.put(Tenant(tenant_id=MERCHANT, name="Café", places={PLACE: Place()}, vendors=Vendors(custobar=SETTINGS)))
+    secrets = boto3.client("secretsmanager", region_name=REGION)
+    return Custobar(
+        store,
+        CustomerStore(client, stack.customers_table),
+        EntityStore(client, stack.entities_table),
+        lambda t: json.loads(secrets.get_secret_value(SecretId=f"{SECRETS_PREFIX}/{t}")["SecretString"]),
+        session=session_for(sandbox),
+    )
+
+
+def seed(stack: Stack, customers: int) -> list[VendorMessage]:
+    data = [
+        bill(f"B{i}", f"C{i}", f"{i}.50", "2024-07-01T10:00:00+02:00", "2024-07-01T10:00:01Z") for i in range(customers)
+    ]
+    ingest.ingest_delivery(ingest.default_deps(), archive(stack.raw_bucket, MERCHANT, PLACE, "Bills", data))
+    return [VendorMessage(tenant_id=MERCHANT, customer_id=f"C{i}", bill_ids=[f"B{i}"]) for i in range(customers)]
+
+
+def test_customers_and_sales_reach_custobar_in_batches_of_at_most_500(
+    stack: Stack, custobar: Custobar, sandbox: CustobarSandbox
+) -> None:
+    messages = seed(stack, 620)
+    custobar.deliver(MERCHANT, messages)
+    assert len(sandbox.customers) == 620 and len(sandbox.sales) == 620
+    assert sandbox.requests == [("/api/customers/upload/", 200)] * 2 + [("/api/sales/upload/", 200)] * 2
+    assert sandbox.customers["sty-C7"]["acme__total_sales"] == 750
+
+
+def test_the_sandbox_refuses_what_custobar_would(sandbox: CustobarSandbox) -> None:
+    http = session_for(sandbox)
+    url = "https://acme.custobar.com/api/customers/upload/"
+    auth = {"Authorization": f"Token {TOKEN}"}
+    assert http.post(url, json={"customers": [{"external_id": "a"}]}).status_code == 401
+    assert http.post(url, json={"customers": [{"external_id": "a b"}]}, headers=auth).status_code == 400
+    assert (
+        http.post(url, json={"customers": [{"external_id": "a", "phone_number": "601"}]}, headers=auth).status_code
+        == 400
+    )
+    too_many = {"customers": [{"external_id": f"c{i}"} for i in range(501)]}
+    assert http.post(url, json=too_many, headers=auth).status_code == 400
+    money = {"customers": [{"external_id": "a", "acme__total_sales": 1.5}]}
+    assert http.post(url, json=money, headers=auth).status_code == 400
+
+
+def run_until_drained(stack: Stack, vendor: Custobar, rounds: int = 40) -> None:
+    """Lambda's event source mapping, compressed: receive, process, repeat until the queue is empty."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    for _ in range(rounds):
+        received = sqs.receive_message(
+            QueueUrl=stack.custobar_queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]
+        ).get("Messages", [])
+        if not received:
+            return
+        event = {
+            "Records": [
+                {
+                    "messageId": m["MessageId"],
+                    "receiptHandle": m["ReceiptHandle"],
+                    "body": m["Body"],
+                    "attributes": m["Attributes"],
+                }
+                for m in received
+            ]
+        }
+        outcome = process_batch(
+            event, vendor, sqs=sqs, queue_url=stack.custobar_queue_url, dlq_url=stack.custobar_dlq_url, max_receives=5
+        )
+        failed = {f["itemIdentifier"] for f in outcome.failures}
+        for m in received:
+            if m["MessageId"] not in failed:
+                sqs.delete_message(QueueUrl=stack.custobar_queue_url, ReceiptHandle=m["ReceiptHandle"])
+    raise AssertionError("the queue did not drain")
+
+
+def dead_letters(stack: Stack) -> list[dict[str, Any]]:
+    sqs = boto3.client("sqs", region_name=REGION)
+    found = []
+    while batch := sqs.receive_message(
+        QueueUrl=stack.custobar_dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    ).get("Messages", []):
+        found += batch
+        for m in batch:
+            sqs.delete_message(QueueUrl=stack.custobar_dlq_url, ReceiptHandle=m["ReceiptHandle"])
+    return found
+
+
+def enqueue(stack: Stack, messages: list[VendorMessage]) -> None:
+    sqs = boto3.client("sqs", region_name=REGION)
+    for start in range(0, len(messages), 10):
+        sqs.send_message_batch(
+            QueueUrl=stack.custobar_queue_url,
+            Entries=[
+                {"Id": str(i), "MessageBody": m.model_dump_json()} for i, m in enumerate(messages[start : start + 10])
+            ],
+        )
+
+
+def test_a_vendor_failing_half_the_time_ends_with_every_change_delivered_or_dead_lettered(
+    stack: Stack, custobar: Custobar, sandbox: CustobarSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN 1,000 customer changes and a Custobar answering 50 % 5xx, 10 % 429 and 5 % 4xx
+    rng = random.Random(20241126)
+    sandbox.faults = lambda _: rng.choices(["500", "429", "400", None], weights=[50, 10, 5, 35])[0]
+    monkeypatch.setattr(worker, "full_jitter", lambda attempt: 0)  # backoff decided, waiting skipped
+    messages = seed(stack, 1000)
+    enqueue(stack, messages)
+    # WHEN the worker drains the queue
+    run_until_drained(stack, custobar, rounds=2000)
+    # THEN delivered + dead-lettered = sent, and every dead letter says why
+    dead = dead_letters(stack)
+    dead_ids = {json.loads(m["Body"])["customer_id"] for m in dead}
+    delivered = {cid.removeprefix("sty-") for cid in sandbox.customers if sandbox_sales_for(sandbox, cid)}
+    assert len(dead) == len(dead_ids) and not dead_ids & delivered
+    assert len(delivered) + len(dead_ids) == 1000
+    assert all(m["MessageAttributes"]["reason"]["StringValue"] for m in dead)
+    assert {m["MessageAttributes"].get("status", {}).get("StringValue") for m in dead} <= {"400", "500", "429"}
+    assert any(status == 429 for _, status in sandbox.requests) and any(s == 400 for _, s in sandbox.requests)
+
+
+def sandbox_sales_for(sandbox: CustobarSandbox, custobar_id: str) -> bool:
+    return any(row["sale_customer_id"] == custobar_id for row in sandbox.sales.values())
+
+
+def receive_event(stack: Stack) -> dict[str, Any]:
+    sqs = boto3.client("sqs", region_name=REGION)
+    received = sqs.receive_message(QueueUrl=stack.custobar_queue_url, MaxNumberOfMessages=10, AttributeNames=["All"])
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m["Attributes"],
+            }
+            for m in received["Messages"]
+        ]
+    }
+
+
+def test_retry_after_delays_the_message_instead_of_sleeping(
+    stack: Stack, custobar: Custobar, sandbox: CustobarSandbox
+) -> None:
+    sandbox.faults, sandbox.retry_after = (lambda _: "429"), "30"
+    enqueue(stack, seed(stack, 2))
+    event = receive_event(stack)
+    sqs = boto3.client("sqs", region_name=REGION)
+    asked: list[int] = []
+    sqs.meta.events.register(
+        "provide-client-params.sqs.ChangeMessageVisibility",
+        lambda params, **_: asked.append(params["VisibilityTimeout"]),
+    )
+    started = time.monotonic()
+    outcome = process_batch(
+        event, custobar, sqs=sqs, queue_url=stack.custobar_queue_url, dlq_url=stack.custobar_dlq_url, max_receives=5
+    )
+    assert time.monotonic() - started < 5  # no sleeping inside the function
+    assert asked == [30, 30] and outcome.retried == 2 and len(outcome.failures) == 2
+
+
+def test_without_retry_after_the_delay_is_full_jitter_growing_with_attempts() -> None:
+    assert worker.full_jitter(1, rng=lambda low, high: high) == 4
+    assert worker.full_jitter(4, rng=lambda low, high: high) == 32
+    assert worker.full_jitter(30, rng=lambda low, high: high) == worker.BACKOFF_CAP_SECONDS
+    assert worker.full_jitter(3, rng=lambda low, high: low) == 0
+
+
+def test_timeouts_and_permanent_errors_get_their_fates(
+    stack: Stack, custobar: Custobar, sandbox: CustobarSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(worker, "full_jitter", lambda attempt: 0)
+    answers = iter(["timeout", "timeout", None, None])
+    sandbox.faults = lambda _: next(answers)
+    enqueue(stack, seed(stack, 1))
+    run_until_drained(stack, custobar)
+    assert list(sandbox.customers) == ["sty-C0"] and dead_letters(stack) == []
+
+    sandbox.faults = lambda _: "400"
+    enqueue(stack, [VendorMessage(tenant_id=MERCHANT, customer_id="C0")])
+    run_until_drained(stack, custobar)
+    [dead] = dead_letters(stack)
+    assert dead["MessageAttributes"]["status"]["StringValue"] == "400"
+    assert "Invalid data for field 'email'" in dead["MessageAttributes"]["reason"]["StringValue"]
+
+
+def test_malformed_messages_and_unknown_tenants_are_dead_lettered(stack: Stack, custobar: Custobar) -> None:
+    enqueue(stack, [VendorMessage(tenant_id="nobody", customer_id="C0")])
+    sqs = boto3.client("sqs", region_name=REGION)
+    sqs.send_message(QueueUrl=stack.custobar_queue_url, MessageBody='{"not": "a change"}')
+    run_until_drained(stack, custobar)
+    reasons = sorted(m["MessageAttributes"]["reason"]["StringValue"] for m in dead_letters(stack))
+    assert reasons[0].startswith("malformed message") and reasons[1] == "unknown tenant nobody"
+
+
+def test_the_handler_wires_the_worker(
+    stack: Stack, custobar: Custobar, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    custobar_app._custobar.cache_clear()
+    settings = custobar_app._custobar()[1]
+    monkeypatch.setattr(custobar_app, "_custobar", lambda: (custobar, settings))
+    messages = seed(stack, 3)
+    result = custobar_app.lambda_handler(sqs_event([m.model_dump_json() for m in messages]), lambda_context)
+    assert result == {"batchItemFailures": []}
