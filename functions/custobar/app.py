@@ -41,6 +41,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         dlq_url=settings.CUSTOBAR_DLQ_URL,
         max_receives=settings.CUSTOBAR_MAX_RECEIVES,
     )
+    metrics.add_metric(name="VendorBatches", unit=MetricUnit.Count, value=1)
     logger.info(
         "custobar batch done",
         extra={"sent": outcome.sent, "retried": outcome.retried, "dead_lettered": outcome.dead_lettered},
