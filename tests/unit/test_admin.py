@@ -112,3 +112,33 @@ def test_the_command_line_reports_errors_without_a_traceback(stack: Stack, capsy
 def test_the_local_target_needs_a_running_stack(tmp_path: Any) -> None:
     with pytest.raises(AdminError, match="start the local stack first"):
         Target.from_local(tmp_path / "missing.json")
+
+
+def test_enabling_custobar_stores_settings_and_credentials(admin: Admin) -> None:
+    admin.create_tenant("m1", "One", "Europe/Prague", "CZ", {})
+    tenant = admin.enable_custobar(
+        "m1",
+        base_url="https://acme.custobar.com",
+        auth="Token",
+        field_prefix="acme",
+        credentials={"custobar_token": "tok"},
+    )
+    assert tenant.vendors.enabled() == ["custobar"]
+    assert secret("m1")["custobar_token"] == "tok"
+    assert admin.disable_vendor("m1", "custobar").vendors.enabled() == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"base_url": "not a url", "auth": "Token", "field_prefix": "acme"}, "base_url"),
+        ({"base_url": "https://a.custobar.com", "auth": "Token", "field_prefix": "Bad-Prefix"}, "field_prefix"),
+        ({"base_url": "https://a.custobar.com", "auth": "Magic", "field_prefix": "acme"}, "auth"),
+        ({"base_url": "https://a.custobar.com", "auth": "Basic", "field_prefix": "acme"}, "custobar_username"),
+    ],
+)
+def test_bad_custobar_settings_change_nothing(admin: Admin, kwargs: dict[str, str], message: str) -> None:
+    admin.create_tenant("m1", "One", "Europe/Prague", "CZ", {})
+    with pytest.raises(AdminError, match=message):
+        admin.enable_custobar("m1", credentials={"custobar_token": "tok"}, **kwargs)
+    assert admin.show("m1")["vendors"] == {"custobar": None} and "custobar_token" not in secret("m1")

@@ -27,7 +27,7 @@ from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.errors import HubError, NotFound
 from loyalty_hub.logic.webhook import WEBHOOK_SECRET_KEYS
 from loyalty_hub.models.datasync import DeliveryPointer, parse_envelope
-from loyalty_hub.models.tenant import Place, Tenant
+from loyalty_hub.models.tenant import CustobarSettings, Place, Tenant
 from loyalty_hub.secrets import secret_name
 
 LOCAL_STATE = Path(".local/stack.json")
@@ -133,6 +133,33 @@ class Admin:
 
     def list(self) -> list[Tenant]:
         return sorted(self.tenants.list(), key=lambda t: t.tenant_id)
+
+    def enable_custobar(
+        self, tenant_id: str, *, base_url: str, auth: str, field_prefix: str, credentials: dict[str, str]
+    ) -> Tenant:
+        """Custobar for the tenant: where, how to authenticate, the company-field prefix; credentials go to
+        the tenant's secret (custobar_token, or custobar_username and custobar_password for Basic)."""
+        tenant = self._tenant(tenant_id)
+        settings = _valid(lambda: CustobarSettings(base_url=base_url, auth=auth, field_prefix=field_prefix))
+        needed = ("custobar_username", "custobar_password") if settings.auth == "Basic" else ("custobar_token",)
+        missing = [name for name in needed if not credentials.get(name)]
+        if missing:
+            raise AdminError(f"{settings.auth} auth needs {', '.join(missing)}")
+        stored = self._read_secret(tenant_id)
+        self._write_secret(tenant_id, {**stored, **{name: credentials[name] for name in needed}})
+        updated = tenant.model_copy(update={"vendors": tenant.vendors.model_copy(update={"custobar": settings})})
+        self.tenants.put(updated)
+        return updated
+
+    def disable_vendor(self, tenant_id: str, vendor: str) -> Tenant:
+        tenant = self._tenant(tenant_id)
+        current = getattr(tenant.vendors, vendor, None)
+        if current is None:
+            raise AdminError(f"{vendor} is not configured for {tenant_id}")
+        vendors = tenant.vendors.model_copy(update={vendor: current.model_copy(update={"enabled": False})})
+        updated = tenant.model_copy(update={"vendors": vendors})
+        self.tenants.put(updated)
+        return updated
 
     # ------------------------------------------------------------ secrets
     def set_webhook_secret(self, tenant_id: str, value: str | None) -> str:
@@ -264,6 +291,19 @@ def parser() -> argparse.ArgumentParser:
     key.add_argument("tenant_id")
     key.add_argument("--rotate", action="store_true", help="revoke every earlier key")
 
+    custobar = commands.add_parser("enable-custobar", help="send this tenant's customers and sales to Custobar")
+    custobar.add_argument("tenant_id")
+    custobar.add_argument("--base-url", required=True, help="https://<company>.custobar.com")
+    custobar.add_argument("--auth", choices=["Token", "Bearer", "Basic"], default="Token")
+    custobar.add_argument("--field-prefix", required=True, help="company fields are <prefix>__<name>")
+    custobar.add_argument("--token", help="for Token or Bearer auth (or CUSTOBAR_TOKEN)")
+    custobar.add_argument("--username", help="for Basic auth")
+    custobar.add_argument("--password", help="for Basic auth (or CUSTOBAR_PASSWORD)")
+
+    disable = commands.add_parser("disable-vendor", help="stop sending to a vendor (its settings are kept)")
+    disable.add_argument("tenant_id")
+    disable.add_argument("vendor", choices=["custobar"])
+
     replay = commands.add_parser("replay", help="ingest archived deliveries again")
     replay.add_argument("tenant_id")
     replay.add_argument("--since", required=True, type=date.fromisoformat, help="YYYY-MM-DD (receipt date)")
@@ -301,6 +341,22 @@ def main(argv: list[str] | None = None) -> int:
                 print(admin.set_webhook_secret(args.tenant_id, args.secret))
             case "issue-key":
                 print(admin.issue_dailystory_key(args.tenant_id, rotate=args.rotate))
+            case "enable-custobar":
+                credentials = {
+                    "custobar_token": args.token or os.environ.get("CUSTOBAR_TOKEN", ""),
+                    "custobar_username": args.username or "",
+                    "custobar_password": args.password or os.environ.get("CUSTOBAR_PASSWORD", ""),
+                }
+                tenant = admin.enable_custobar(
+                    args.tenant_id,
+                    base_url=args.base_url,
+                    auth=args.auth,
+                    field_prefix=args.field_prefix,
+                    credentials=credentials,
+                )
+                print(json.dumps(tenant.model_dump(mode="json")["vendors"], indent=2))
+            case "disable-vendor":
+                print(json.dumps(admin.disable_vendor(args.tenant_id, args.vendor).model_dump(mode="json")["vendors"]))
             case "replay":
                 print(f"{admin.replay(args.tenant_id, args.since, args.domain)} deliveries enqueued for ingest")
     except AdminError as exc:
