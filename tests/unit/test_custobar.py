@@ -21,6 +21,7 @@ from loyalty_hub.logic import ingest
 from loyalty_hub.models.tenant import CustobarSettings, Place, Tenant, Vendors
 from loyalty_hub.vendors import worker
 from loyalty_hub.vendors.custobar import Custobar, cents, customer_payload, e164, external_id, sale_rows
+from loyalty_hub.vendors.errors import PermanentError
 from loyalty_hub.vendors.http import retry_after_seconds
 from loyalty_hub.vendors.worker import VendorMessage, process_batch
 from tests.support.deliveries import archive, bill
@@ -325,3 +326,37 @@ def test_the_handler_wires_the_worker(
     messages = seed(stack, 3)
     result = custobar_app.lambda_handler(sqs_event([m.model_dump_json() for m in messages]), lambda_context)
     assert result == {"batchItemFailures": []}
+
+
+@pytest.mark.parametrize(
+    ("auth", "secret", "sandbox_token"),
+    [
+        ("Bearer", {"custobar_token": "bearer-tok"}, "bearer-tok"),
+        ("Basic", {"custobar_username": "api", "custobar_password": "pw"}, "api:pw"),
+    ],
+)
+def test_bearer_and_basic_auth_by_configuration(
+    stack: Stack, auth: str, secret: dict[str, str], sandbox_token: str
+) -> None:
+    sandbox = CustobarSandbox(token=sandbox_token, scheme=auth)
+    client = boto3.client("dynamodb", region_name=REGION)
+    store = TenantStore(stack.tenants_table, client=client, cache_seconds=0)
+    settings = CustobarSettings(base_url="https://acme.custobar.com", field_prefix="acme", auth=auth)  # type: ignore[arg-type]
+    store.put(Tenant(tenant_id=MERCHANT, name="Café", places={PLACE: Place()}, vendors=Vendors(custobar=settings)))
+    vendor = Custobar(
+        store,
+        CustomerStore(client, stack.customers_table),
+        EntityStore(client, stack.entities_table),
+        lambda _: secret,
+        session=session_for(sandbox),
+    )
+    vendor.deliver(MERCHANT, seed(stack, 1))
+    assert list(sandbox.customers) == ["sty-C0"]
+
+
+def test_a_2xx_that_does_not_say_ok_is_a_refusal_with_custobars_reason(
+    stack: Stack, custobar: Custobar, sandbox: CustobarSandbox
+) -> None:
+    sandbox.faults = lambda _: "not-ok"
+    with pytest.raises(PermanentError, match="company quota exceeded"):
+        custobar.deliver(MERCHANT, seed(stack, 1))

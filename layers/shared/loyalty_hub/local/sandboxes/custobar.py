@@ -2,6 +2,7 @@
 answers `{"response": "ok"}`, and keeps every accepted record. `faults` decides, per request, to answer
 429, 5xx or 4xx, or to hang past the client's timeout (reported to the caller as "timeout")."""
 
+import base64
 import re
 import threading
 from collections.abc import Callable
@@ -19,7 +20,7 @@ Fault = Callable[[Request], str | None]  # None, "429", "500", "503", "400", "ti
 
 @dataclass
 class CustobarSandbox:
-    token: str
+    token: str  # for Basic, "<username>:<password>"
     scheme: str = "Token"
     money_fields: tuple[str, ...] = ("__total_sales", "__last_order_value")
     faults: Fault = lambda _: None
@@ -37,7 +38,8 @@ class CustobarSandbox:
         return response(environ, start_response)
 
     def _answer(self, request: Request) -> Response:
-        if request.headers.get("Authorization") != f"{self.scheme} {self.token}":
+        credential = base64.b64encode(self.token.encode()).decode() if self.scheme == "Basic" else self.token
+        if request.headers.get("Authorization") != f"{self.scheme} {credential}":
             return _json(401, {"detail": "Authentication credentials were not provided or are invalid."})
         kind = {"/api/customers/upload/": "customers", "/api/sales/upload/": "sales"}.get(request.path)
         if request.method != "POST" or kind is None:
@@ -49,6 +51,8 @@ class CustobarSandbox:
             return _json(429, {"detail": "Request was throttled."}, {"Retry-After": self.retry_after})
         if fault in {"500", "502", "503"}:
             return _json(int(fault), {"detail": "Server error"})
+        if fault == "not-ok":  # a 2xx that does not say ok is still a refusal
+            return _json(200, {"response": "error", "error": {"reason": "company quota exceeded"}})
         if fault == "400":
             return _json(400, {"error": {"reason": "Invalid data for field 'email'"}})
         try:
