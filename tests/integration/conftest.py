@@ -27,6 +27,7 @@ def _free_port() -> int:
 @dataclass(frozen=True)
 class Running:
     api_url: str
+    custobar_url: str
     state: Path
     process: subprocess.Popen[str]
 
@@ -46,7 +47,7 @@ def _isolated_environment() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     state = tmp_path_factory.mktemp("local") / "stack.json"
-    api_port, aws_port = _free_port(), _free_port()
+    api_port, aws_port, custobar_port = _free_port(), _free_port(), _free_port()
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'layers/shared'}:{ROOT}"}
     env.pop("AWS_ENDPOINT_URL", None)
     process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
@@ -59,6 +60,8 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
             str(api_port),
             "--aws-port",
             str(aws_port),
+            "--custobar-port",
+            str(custobar_port),
             "--state",
             str(state),
         ],
@@ -71,6 +74,6 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     if not wait_for(state.is_file, timeout=60):
         process.kill()
         raise RuntimeError(f"the local stack did not start:\n{process.communicate()[0]}")
-    yield Running(f"http://127.0.0.1:{api_port}", state, process)
+    yield Running(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{custobar_port}", state, process)
     process.send_signal(signal.SIGINT)
     process.wait(timeout=30)

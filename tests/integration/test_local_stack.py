@@ -5,7 +5,7 @@ import signal
 
 import pytest
 
-from loyalty_hub.local.stack import http_json, wait_for
+from loyalty_hub.local.stack import CUSTOBAR_TOKEN, http_json, wait_for
 from loyalty_hub.local.template import ROOT
 from tests.integration.conftest import Running
 
@@ -41,6 +41,35 @@ def test_a_delivery_reaches_the_dailystory_api(local_stack: Running, tenant: dic
         {"error": "No customer found for id nobody"},
     )
     assert http_json("GET", customers, headers={"Authorization": "Bearer nope.nope"})[0] == 401
+
+
+def test_customer_changes_reach_the_custobar_sandbox(local_stack: Running, tenant: dict[str, str]) -> None:
+    local_stack.admin().enable_custobar(
+        MERCHANT,
+        base_url=local_stack.custobar_url,
+        auth="Token",
+        field_prefix="it",
+        credentials={"custobar_token": CUSTOBAR_TOKEN},
+    )
+    data = [
+        {
+            "billId": "IT-1",
+            "customerId": "IT-C1",
+            "finalPrice": "42.50",
+            "paidAt": "2024-07-12T10:00:00+02:00",
+            "currencyCode": "CZK",
+            "_lastModifiedAt": "2024-07-12T10:00:01Z",
+            "items": [{"productId": "p:1", "amount": 1, "price": 42.5, "categoryId": "c:1"}],
+        }
+    ]
+    body = json.dumps({"dataDomain": "Bills", "data": data}).encode()
+    webhook = f"{local_stack.api_url}/webhooks/storyous/{MERCHANT}/{PLACE}"
+    assert http_json("POST", webhook, body, {"Authorization": tenant["secret"]})[0] == 200
+    received = f"{local_stack.custobar_url}/_sandbox/received"
+    assert wait_for(lambda: "sty-IT-2DC1" in http_json("GET", received)[1]["customers"], timeout=30)
+    got = http_json("GET", received)[1]
+    assert got["customers"]["sty-IT-2DC1"]["it__total_sales"] == 4250
+    assert got["sales"]["IT-1-0"]["sale_customer_id"] == "sty-IT-2DC1"
 
 
 def test_an_unknown_route_answers_like_api_gateway(local_stack: Running) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from types import FrameType
 
 from loyalty_hub.admin import LOCAL_STATE, Admin, Target
-from loyalty_hub.local.stack import LocalStack, http_json, wait_for
+from loyalty_hub.local.stack import CUSTOBAR_TOKEN, LocalStack, http_json, wait_for
 from loyalty_hub.local.template import ROOT
 
 DEMO_MERCHANT = "60b6512e66943300381c2d24"
@@ -23,6 +23,13 @@ def demo(stack: LocalStack, state: Path) -> None:
     admin.create_tenant(DEMO_MERCHANT, "Demo Café", "Europe/Prague", "CZ", {DEMO_PLACE: "Náměstí"})
     admin.set_webhook_secret(DEMO_MERCHANT, DEMO_WEBHOOK_SECRET)
     admin.add_dailystory_key(DEMO_MERCHANT, DEMO_KEY)
+    admin.enable_custobar(
+        DEMO_MERCHANT,
+        base_url=stack.custobar_url,
+        auth="Token",
+        field_prefix="demo",
+        credentials={"custobar_token": CUSTOBAR_TOKEN},
+    )
     body = json.loads((ROOT / "events/webhook/bills-post.json").read_text())["body"].encode()
     webhook = f"{stack.api_url}/webhooks/storyous/{DEMO_MERCHANT}/{DEMO_PLACE}"
     status, answer = http_json(
@@ -35,11 +42,16 @@ def demo(stack: LocalStack, state: Path) -> None:
         print("the delivery was not ingested within 30 s: see the IngestFunction log lines above", file=sys.stderr)
     _, page = http_json("GET", customers, headers=auth)
     print(f"DailyStory API sees {page.get('count')} customers")
+    received = f"{stack.custobar_url}/_sandbox/received"
+    if not wait_for(lambda: len(http_json("GET", received)[1]["customers"]) > 0, timeout=30):
+        print("nothing reached the Custobar sandbox within 30 s: see the Capture/Custobar log lines", file=sys.stderr)
+    print(f"Custobar sandbox holds {len(http_json('GET', received)[1]['customers'])} customers")
     print(
         f"""
 loyalty-hub is running (Ctrl-C stops it)
   API                 {stack.api_url}   (webhook, DailyStory API, {stack.api_url}/api/v1/openapi.json)
   AWS (moto)          {stack.endpoint_url}
+  Custobar sandbox    {stack.custobar_url}   (what it received: {stack.custobar_url}/_sandbox/received)
   demo tenant         {DEMO_MERCHANT}, place {DEMO_PLACE}
   webhook secret      {DEMO_WEBHOOK_SECRET}
   DailyStory key      {DEMO_KEY}
@@ -48,6 +60,7 @@ loyalty-hub is running (Ctrl-C stops it)
   curl -s -H 'Authorization: Bearer {DEMO_KEY}' {stack.api_url}/api/v1/customer/M4E6D346F7257504B
   curl -s -X POST -H 'Authorization: {DEMO_WEBHOOK_SECRET}' -H 'Content-Type: application/json' \\
        --data @your-delivery.json {webhook}
+  curl -s {stack.custobar_url}/_sandbox/received
   make admin ARGS="--local show {DEMO_MERCHANT}"
 """
     )
@@ -57,10 +70,11 @@ def main() -> int:
     cli = argparse.ArgumentParser(prog="make run", description=__doc__)
     cli.add_argument("--api-port", type=int, default=3000)
     cli.add_argument("--aws-port", type=int, default=4566)
+    cli.add_argument("--custobar-port", type=int, default=3101)
     cli.add_argument("--no-demo", action="store_true", help="start empty: no tenant, no replayed delivery")
     cli.add_argument("--state", type=Path, default=LOCAL_STATE, help="where to write the endpoints and names")
     args = cli.parse_args()
-    stack = LocalStack(api_port=args.api_port, aws_port=args.aws_port).start()
+    stack = LocalStack(api_port=args.api_port, aws_port=args.aws_port, custobar_port=args.custobar_port).start()
     stack.write_state(args.state)
     stopped = False
 

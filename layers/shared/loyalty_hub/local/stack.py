@@ -31,11 +31,14 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from loyalty_hub import aws
 from loyalty_hub.local import template
 from loyalty_hub.local.apigw import ApiGatewayWsgi, LambdaContext, Route
+from loyalty_hub.local.sandboxes.custobar import CustobarSandbox
 
 Handler = Callable[[dict[str, Any], Any], Any]
 HOST = "127.0.0.1"  # every local server binds loopback only
 REGION: Final = "eu-central-1"
+CUSTOBAR_TOKEN = "local-custobar-token"  # noqa: S105 - the sandbox's, printed by make run
 RETRY_AFTER_SECONDS = 2  # a failed message is visible again this soon (Lambda waits the visibility timeout)
+MOTO_ACCOUNT = "123456789012"  # moto's default account
 
 
 @dataclass
@@ -50,6 +53,7 @@ class Function:
 class LocalStack:
     api_port: int = 3000
     aws_port: int = 4566
+    custobar_port: int = 3101
     stage: str = "dev"
     prefix: str = "loyalty-hub-local"
     names: dict[str, str] = field(default_factory=dict)
@@ -58,6 +62,8 @@ class LocalStack:
     _stopping: threading.Event = field(default_factory=threading.Event)
     _aws: ThreadedMotoServer | None = None
     _api: BaseWSGIServer | None = None
+    _sandboxes: list[BaseWSGIServer] = field(default_factory=list)
+    custobar: CustobarSandbox = field(default_factory=lambda: CustobarSandbox(token=CUSTOBAR_TOKEN))
 
     @property
     def endpoint_url(self) -> str:
@@ -66,6 +72,10 @@ class LocalStack:
     @property
     def api_url(self) -> str:
         return f"http://{HOST}:{self.api_port}"
+
+    @property
+    def custobar_url(self) -> str:
+        return f"http://{HOST}:{self.custobar_port}"
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> "LocalStack":
@@ -87,8 +97,15 @@ class LocalStack:
         api = ApiGatewayWsgi(self._routes(), stage=self.stage, access_log=True)
         self._api = make_server(HOST, self.api_port, api, threaded=True)
         self._spawn(self._api.serve_forever, "api")
+        sandbox = make_server(HOST, self.custobar_port, self.custobar, threaded=True)
+        self._sandboxes.append(sandbox)
+        self._spawn(sandbox.serve_forever, "custobar-sandbox")
         for function in self.functions.values():
             for name, event in function.events.items():
+                if event["Type"] == "DynamoDB":
+                    self._spawn(
+                        partial(self._poll_stream, function, event["Properties"]), f"{function.logical_id}.{name}"
+                    )
                 if event["Type"] == "SQS":
                     self._spawn(partial(self._poll_sqs, function, event["Properties"]), f"{function.logical_id}.{name}")
         return self
@@ -97,6 +114,8 @@ class LocalStack:
         self._stopping.set()
         if self._api is not None:
             self._api.shutdown()
+        for sandbox in self._sandboxes:
+            sandbox.shutdown()
         for thread in self._threads:
             thread.join(timeout=5)
         if self._aws is not None:
@@ -112,6 +131,7 @@ class LocalStack:
             "secrets_prefix": env["SECRETS_PREFIX"],
             "raw_bucket": env["RAW_BUCKET"],
             "ingest_queue_url": env["INGEST_QUEUE_URL"],
+            "custobar_url": self.custobar_url,
         }
 
     def write_state(self, path: Path) -> None:
@@ -189,6 +209,8 @@ class LocalStack:
                 props.get("Events", {}),
             )
         os.environ.update(merged)
+        # Locally, an admin change takes effect at once (deployed functions cache tenants and secrets).
+        os.environ.update({"TENANT_CACHE_SECONDS": "0", "SECRET_CACHE_SECONDS": "0"})
 
     def _routes(self) -> list[Route]:
         return [
@@ -237,6 +259,39 @@ class LocalStack:
                     )
                 else:
                     sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+    def _poll_stream(self, function: Function, source: dict[str, Any]) -> None:
+        """DynamoDB Streams, read from moto's backend in this process (its HTTP API does not answer this
+        botocore), handed to the function in batches; a reported failure is retried from that record."""
+        from moto.dynamodbstreams.models import dynamodbstreams_backends  # noqa: PLC0415 - moto runs in this process
+
+        backend = dynamodbstreams_backends[MOTO_ACCOUNT][REGION]
+        table = self.names[source["Stream"]["Fn::GetAtt"][0]]
+        arn = aws.client("dynamodb").describe_table(TableName=table)["Table"]["LatestStreamArn"]
+        shard = backend.describe_stream(arn)["Shards"][0]["ShardId"]
+        iterator = backend.get_shard_iterator(arn, shard, "TRIM_HORIZON").arn
+        reports_failures = "ReportBatchItemFailures" in source.get("FunctionResponseTypes", [])
+        while not self._stopping.is_set():
+            page = backend.get_records(iterator, int(source.get("BatchSize", 100)))
+            records = [{**json.loads(json.dumps(r, default=str)), "eventSourceARN": arn} for r in page["Records"]]
+            if not records:
+                iterator = page["NextShardIterator"]
+                self._stopping.wait(0.5)
+                continue
+            try:
+                result = function.handler({"Records": records}, LambdaContext(function.logical_id))
+                failed = (
+                    [f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])]
+                    if reports_failures
+                    else []
+                )
+            except Exception:
+                failed = [records[0]["dynamodb"]["SequenceNumber"]]
+            if failed:
+                iterator = backend.get_shard_iterator(arn, shard, "AT_SEQUENCE_NUMBER", min(failed, key=int)).arn
+                self._stopping.wait(RETRY_AFTER_SECONDS)
+            else:
+                iterator = page["NextShardIterator"]
 
     def _spawn(self, target: Callable[[], None], name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)

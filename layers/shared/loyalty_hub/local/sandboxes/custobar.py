@@ -38,6 +38,9 @@ class CustobarSandbox:
         return response(environ, start_response)
 
     def _answer(self, request: Request) -> Response:
+        if request.path == "/_sandbox/received":  # for people and tests: what Custobar would now hold
+            with self._lock:
+                return _json(200, {"customers": self.customers, "sales": self.sales, "requests": self.requests})
         credential = base64.b64encode(self.token.encode()).decode() if self.scheme == "Basic" else self.token
         if request.headers.get("Authorization") != f"{self.scheme} {credential}":
             return _json(401, {"detail": "Authentication credentials were not provided or are invalid."})
