@@ -85,6 +85,7 @@ def process_batch(
         try:
             vendor.deliver(tenant_id, [message for _, message in items])
         except PermanentError as exc:
+            _metric(vendor.name, tenant_id, "Failed", len(items))
             for record, _ in items:
                 dead_letter(record, exc)
         except Exception as exc:
@@ -93,6 +94,8 @@ def process_batch(
                 "vendor delivery will be retried",
                 extra={"vendor": vendor.name, "tenant": tenant_id, "reason": error.reason, "status": error.status},
             )
+            _metric(vendor.name, tenant_id, "Failed", len(items))
+            retried = 0
             for record, _ in items:
                 attempt = int(record["attributes"].get("ApproximateReceiveCount", "1"))
                 if attempt >= max_receives:
@@ -105,8 +108,9 @@ def process_batch(
                     VisibilityTimeout=min(MAX_VISIBILITY_SECONDS, round(delay)),
                 )
                 outcome.failures.append({"itemIdentifier": record["messageId"]})
-                outcome.retried += 1
-            _metric(vendor.name, tenant_id, "Retried", len(items))
+                retried += 1
+            outcome.retried += retried
+            _metric(vendor.name, tenant_id, "Retried", retried)
         else:
             outcome.sent += len(items)
             _metric(vendor.name, tenant_id, "Sent", len(items))
