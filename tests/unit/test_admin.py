@@ -142,3 +142,12 @@ def test_bad_custobar_settings_change_nothing(admin: Admin, kwargs: dict[str, st
     with pytest.raises(AdminError, match=message):
         admin.enable_custobar("m1", credentials={"custobar_token": "tok"}, **kwargs)
     assert admin.show("m1")["vendors"] == {"custobar": None} and "custobar_token" not in secret("m1")
+
+
+def test_the_storyous_client_goes_to_the_secret_and_needs_both_parts(admin: Admin) -> None:
+    admin.create_tenant("m1", "One", "Europe/Prague", "CZ", {})
+    with pytest.raises(AdminError, match="both a client id and a client secret"):
+        admin.set_storyous_client("m1", "id", " ")
+    assert admin.show("m1")["storyous_client_set"] is False
+    admin.set_storyous_client("m1", "client-1", "s3cret")
+    assert secret("m1")["storyous_client_id"] == "client-1" and admin.show("m1")["storyous_client_set"] is True

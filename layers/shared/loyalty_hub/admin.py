@@ -129,6 +129,7 @@ class Admin:
             "secret": secret_name(self.target.secrets_prefix, tenant_id),
             "storyous_webhook_secret_set": bool(stored.get(WEBHOOK_SECRET_KEYS[0])),
             "dailystory_keys": len(stored.get(DAILYSTORY_KEY_HASHES, [])),
+            "storyous_client_set": bool(stored.get("storyous_client_id")),
         }
 
     def list(self) -> list[Tenant]:
@@ -174,6 +175,16 @@ class Admin:
         stored[WEBHOOK_SECRET_KEYS[1]] = previous if previous != secret else None
         self._write_secret(tenant_id, {k: v for k, v in stored.items() if v is not None})
         return secret
+
+    def set_storyous_client(self, tenant_id: str, client_id: str, client_secret: str) -> None:
+        """The Storyous API client (client credentials) the scheduled Bills pull will use."""
+        self._tenant(tenant_id)
+        if not client_id.strip() or not client_secret.strip():
+            raise AdminError("both a client id and a client secret are needed")
+        stored = self._read_secret(tenant_id)
+        self._write_secret(
+            tenant_id, {**stored, "storyous_client_id": client_id, "storyous_client_secret": client_secret}
+        )
 
     def issue_dailystory_key(self, tenant_id: str, *, rotate: bool) -> str:
         """A new key, shown once; `rotate` revokes every earlier key of the tenant."""
@@ -287,6 +298,11 @@ def parser() -> argparse.ArgumentParser:
     webhook.add_argument("tenant_id")
     webhook.add_argument("--secret")
 
+    client = commands.add_parser("set-storyous-client", help="the Storyous API client for the scheduled pull")
+    client.add_argument("tenant_id")
+    client.add_argument("--client-id", required=True)
+    client.add_argument("--client-secret", help="or STORYOUS_CLIENT_SECRET")
+
     key = commands.add_parser("issue-key", help="issue a DailyStory API key (shown once)")
     key.add_argument("tenant_id")
     key.add_argument("--rotate", action="store_true", help="revoke every earlier key")
@@ -339,6 +355,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(admin.show(args.tenant_id), indent=2, ensure_ascii=False))
             case "set-webhook-secret":
                 print(admin.set_webhook_secret(args.tenant_id, args.secret))
+            case "set-storyous-client":
+                secret = args.client_secret or os.environ.get("STORYOUS_CLIENT_SECRET", "")
+                admin.set_storyous_client(args.tenant_id, args.client_id, secret)
+                print("storyous client stored")
             case "issue-key":
                 print(admin.issue_dailystory_key(args.tenant_id, rotate=args.rotate))
             case "enable-custobar":
