@@ -13,6 +13,7 @@ from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.logic import capture, ingest
 from loyalty_hub.models.tenant import CustobarSettings, Place, Tenant, Vendors
 from tests.support.deliveries import archive, bill
+from tests.support.events import load
 from tests.support.stack import MERCHANT, PLACE, REGION, Stack, add_tenant
 from tests.support.streams import stream_event
 
@@ -126,3 +127,11 @@ def test_a_batch_that_fails_whole_is_retried_whole(stack: Stack, custobar_tenant
     with pytest.raises(BatchProcessingError):
         capture_app.lambda_handler(event, lambda_context)
     assert queued(stack.custobar_queue_url) == []
+
+
+def test_the_sample_stream_event_is_fanned_out(stack: Stack, custobar_tenant: None, lambda_context: Any) -> None:
+    event = load("capture/customer-change.json")
+    assert capture_app.lambda_handler(event, lambda_context) == {"batchItemFailures": []}
+    assert queued(stack.custobar_queue_url) == [
+        {"tenant_id": MERCHANT, "customer_id": "M4E6D346F7257504B", "bill_ids": ["TM2024023171"]}
+    ]

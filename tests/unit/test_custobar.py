@@ -25,7 +25,7 @@ from loyalty_hub.vendors.errors import PermanentError
 from loyalty_hub.vendors.http import retry_after_seconds
 from loyalty_hub.vendors.worker import VendorMessage, process_batch
 from tests.support.deliveries import archive, bill
-from tests.support.events import sqs_event
+from tests.support.events import load, sqs_event
 from tests.support.stack import MERCHANT, PLACE, REGION, SECRETS_PREFIX, Stack, add_tenant
 from tests.support.wsgi_transport import session_for
 
@@ -360,3 +360,16 @@ def test_a_2xx_that_does_not_say_ok_is_a_refusal_with_custobars_reason(
     sandbox.faults = lambda _: "not-ok"
     with pytest.raises(PermanentError, match="company quota exceeded"):
         custobar.deliver(MERCHANT, seed(stack, 1))
+
+
+def test_the_sample_sqs_event_is_uploaded(
+    stack: Stack, custobar: Custobar, sandbox: CustobarSandbox, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = [bill("TM2024023171", "M4E6D346F7257504B", 89, "2024-07-10T09:02:15+02:00", "2024-07-10T07:02:16Z")]
+    ingest.ingest_delivery(ingest.default_deps(), archive(stack.raw_bucket, MERCHANT, PLACE, "Bills", data))
+    custobar_app._custobar.cache_clear()
+    settings = custobar_app._custobar()[1]
+    monkeypatch.setattr(custobar_app, "_custobar", lambda: (custobar, settings))
+    result = custobar_app.lambda_handler(load("custobar/sqs-change.json"), lambda_context)
+    assert result == {"batchItemFailures": []}
+    assert list(sandbox.customers) == ["sty-M4E6D346F7257504B"] and list(sandbox.sales) == ["TM2024023171-0"]

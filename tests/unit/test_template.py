@@ -75,7 +75,11 @@ def test_functions_share_the_layer_runtime_and_architecture() -> None:
 @pytest.mark.parametrize("path", sorted((ROOT / "events").rglob("*.json")), ids=lambda p: p.name)
 def test_events_are_valid_lambda_events(path: Any) -> None:
     event = json.loads(path.read_text())
-    if "Records" in event:
+    if "Records" in event and event["Records"][0]["eventSource"] == "aws:dynamodb":
+        for record in event["Records"]:
+            assert record["eventName"] in {"INSERT", "MODIFY", "REMOVE"} and "SequenceNumber" in record["dynamodb"]
+            assert record["dynamodb"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+    elif "Records" in event:
         assert all(r["eventSource"] == "aws:sqs" and isinstance(r["body"], str) for r in event["Records"])
     else:
         assert event["httpMethod"] in {"GET", "POST", "PUT"} and event["path"].startswith("/")
