@@ -137,6 +137,8 @@ class Custobar:
         self._http = session or http.session(self.name)
 
     def deliver(self, tenant_id: str, messages: Sequence[VendorMessage]) -> None:
+        """One upload per 500 customers: Custobar does not say which record it refused, so a refusal
+        fails the whole group (docs/decisions.md D14)."""
         try:
             tenant = self._tenants.get(tenant_id)
         except NotFound as exc:

@@ -11,7 +11,7 @@
 import random
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -40,8 +40,9 @@ class VendorMessage(BaseModel):
 class Vendor(Protocol):
     name: str
 
-    def deliver(self, tenant_id: str, messages: Sequence[VendorMessage]) -> None:
-        """Send the latest state of these customers (one tenant); raise VendorError on failure."""
+    def deliver(self, tenant_id: str, messages: Sequence[VendorMessage]) -> Mapping[int, VendorError] | None:
+        """Send the latest state of these customers (one tenant). Raise VendorError when the whole group
+        failed; return {index: error} for messages that failed on their own."""
 
 
 @dataclass
@@ -80,27 +81,10 @@ def process_batch(
             continue
         groups[message.tenant_id].append((record, message))
 
-    for tenant_id, items in groups.items():
-        started = clock()
-        try:
-            vendor.deliver(tenant_id, [message for _, message in items])
-        except PermanentError as exc:
-            _metric(vendor.name, tenant_id, "Failed", len(items))
-            for record, _ in items:
-                dead_letter(record, exc)
-        except Exception as exc:
-            error = exc if isinstance(exc, RetryableError) else RetryableError(f"{type(exc).__name__}: {exc}")
-            logger.warning(
-                "vendor delivery will be retried",
-                extra={"vendor": vendor.name, "tenant": tenant_id, "reason": error.reason, "status": error.status},
-            )
-            _metric(vendor.name, tenant_id, "Failed", len(items))
-            retried = 0
-            for record, _ in items:
-                attempt = int(record["attributes"].get("ApproximateReceiveCount", "1"))
-                if attempt >= max_receives:
-                    dead_letter(record, error)
-                    continue
+    def fail(tenant_id: str, record: dict[str, Any], error: VendorError) -> None:
+        if isinstance(error, RetryableError):
+            attempt = int(record["attributes"].get("ApproximateReceiveCount", "1"))
+            if attempt < max_receives:
                 delay = error.retry_after if error.retry_after is not None else full_jitter(attempt)
                 sqs.change_message_visibility(
                     QueueUrl=queue_url,
@@ -108,12 +92,36 @@ def process_batch(
                     VisibilityTimeout=min(MAX_VISIBILITY_SECONDS, round(delay)),
                 )
                 outcome.failures.append({"itemIdentifier": record["messageId"]})
-                retried += 1
-            outcome.retried += retried
-            _metric(vendor.name, tenant_id, "Retried", retried)
-        else:
-            outcome.sent += len(items)
-            _metric(vendor.name, tenant_id, "Sent", len(items))
+                outcome.retried += 1
+                _metric(vendor.name, tenant_id, "Retried", 1)
+                return
+        dead_letter(record, error)
+
+    for tenant_id, items in groups.items():
+        started = clock()
+        try:
+            errors = vendor.deliver(tenant_id, [message for _, message in items]) or {}
+        except Exception as exc:
+            error = exc if isinstance(exc, VendorError) else RetryableError(f"{type(exc).__name__}: {exc}")
+            errors = dict.fromkeys(range(len(items)), error)
+        for index, error in errors.items():
+            logger.warning(
+                "vendor delivery failed",
+                extra={
+                    "vendor": vendor.name,
+                    "tenant": tenant_id,
+                    "reason": error.reason,
+                    "status": error.status,
+                    "retryable": isinstance(error, RetryableError),
+                },
+            )
+            fail(tenant_id, items[index][0], error)
+        delivered = len(items) - len(errors)
+        outcome.sent += delivered
+        if errors:
+            _metric(vendor.name, tenant_id, "Failed", len(errors))
+        if delivered:
+            _metric(vendor.name, tenant_id, "Sent", delivered)
             _metric(vendor.name, tenant_id, "LatencyMs", (clock() - started) * 1000, MetricUnit.Milliseconds)
     return outcome
 
