@@ -10,20 +10,23 @@ from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Json
 
-from loyalty_hub.logic.ingest import default_deps, ingest_delivery
-from loyalty_hub.models.datasync import DeliveryPointer
+from loyalty_hub.logic.ingest import apply_enrichment, default_deps, ingest_delivery
+from loyalty_hub.models.enrichment import EnrichmentUpdate, IngestMessage
 from loyalty_hub.observability import logger, metrics
 
 
-class DeliveryRecord(SqsRecordModel):
-    body: Json[DeliveryPointer]
+class IngestRecord(SqsRecordModel):
+    body: Json[IngestMessage]
 
 
 # A failed delivery holds back only later deliveries of the same tenant (message group), not others.
-processor = SqsFifoPartialProcessor(model=DeliveryRecord, skip_group_on_error=True)
+processor = SqsFifoPartialProcessor(model=IngestRecord, skip_group_on_error=True)
 
 
-def record_handler(record: DeliveryRecord) -> None:
+def record_handler(record: IngestRecord) -> None:
+    if isinstance(record.body, EnrichmentUpdate):
+        apply_enrichment_update(record.body)
+        return
     pointer = record.body
     keys = {
         "tenant": pointer.tenant_id,
@@ -47,6 +50,18 @@ def record_handler(record: DeliveryRecord) -> None:
         metrics.add_metric(name="EntitiesWithoutId", unit=MetricUnit.Count, value=report.without_id)
     if not report.known_domain:
         metrics.add_metric(name="UnknownDomainEntities", unit=MetricUnit.Count, value=report.received)
+
+
+def apply_enrichment_update(update: EnrichmentUpdate) -> None:
+    keys = {"tenant": update.tenant_id, "vendor": update.vendor}
+    try:
+        changed = apply_enrichment(default_deps(), update)
+    except Exception:
+        metrics.add_metric(name="EnrichmentsFailed", unit=MetricUnit.Count, value=1)
+        logger.exception("enrichment failed; SQS retries it, then moves it to the ingest DLQ", extra=keys)
+        raise
+    logger.info("enrichment applied", extra={**keys, "changed": changed})
+    metrics.add_metric(name="EnrichmentsApplied", unit=MetricUnit.Count, value=1)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -30,6 +30,7 @@ class CustomerState:
     ledger: dict[str, dict[str, Any]] = field(default_factory=dict)
     contact: ContactFacts | None = None
     contact_version: str | None = None
+    enrichment: dict[str, dict[str, Any]] = field(default_factory=dict)  # vendor -> what it told us
     view: dict[str, Any] = field(default_factory=dict)
     version: int = 0
     updated_at: str | None = None
@@ -47,6 +48,7 @@ class CustomerState:
             ledger=orjson.loads(item.get("ledger") or "{}"),
             contact=ContactFacts(**contact) if contact else None,
             contact_version=item.get("contact_version"),
+            enrichment={vendor: dict(data) for vendor, data in (item.get("enrichment") or {}).items()},
             view={name: item.get(name) for name in VIEW_FIELDS},
             version=int(item.get("version", 0)),
             updated_at=item.get("updated_at"),
@@ -71,12 +73,19 @@ class CustomerState:
             self.contact, self.contact_version = contact, version
             self.dirty = True
 
+    def set_enrichment(self, vendor: str, data: Mapping[str, Any], observed: str) -> None:
+        """A vendor's latest word on the customer; an older observation never replaces a newer one."""
+        current = self.enrichment.get(vendor)
+        if current is None or current.get("observed", "") < observed:
+            self.enrichment[vendor] = {**data, "observed": observed}
+            self.dirty = True
+
     def category_ids(self) -> list[str]:
         return projection.category_ids(self.ledger)
 
     def reproject(self, category_names: Mapping[str, str], now: datetime) -> bool:
         """Recompute the view; `version` and `updated_at` move only when what others see changed."""
-        view = projection.customer_view(self.ledger, self.contact, category_names)
+        view = projection.customer_view(self.ledger, self.contact, category_names, self.enrichment)
         if view == self.view and self.version > 0:
             return False
         self.view = view
@@ -106,6 +115,7 @@ class CustomerState:
             "ledger": orjson.dumps(self.ledger, option=orjson.OPT_SORT_KEYS).decode(),
             "contact": asdict(self.contact) if self.contact else None,
             "contact_version": self.contact_version,
+            "enrichment": self.enrichment or None,
             "category_ids": self.category_ids(),
             **self.view,
         }

@@ -21,6 +21,7 @@ from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.logic.customers import CustomerState, format_timestamp
 from loyalty_hub.logic.projection import ledger_entry
 from loyalty_hub.models.datasync import KNOWN_DOMAINS, DeliveryPointer, parse_envelope
+from loyalty_hub.models.enrichment import EnrichmentUpdate
 from loyalty_hub.models.tenant import Tenant
 from loyalty_hub.storyous import mapping
 
@@ -120,6 +121,18 @@ def ingest_delivery(deps: IngestDeps, pointer: DeliveryPointer) -> IngestReport:
     )
     report.written = len(fresh)
     return report
+
+
+def apply_enrichment(deps: IngestDeps, update: EnrichmentUpdate) -> bool:
+    """Puts a vendor's word onto the customer; True when what DailyStory and vendors see changed."""
+    tenant = deps.tenants.get(update.tenant_id)
+    batch = _Batch(tenant)
+    batch.load(deps.customers, [update.customer_id])
+    state = batch.states[update.customer_id]
+    if state.version == 0:
+        return False  # the customer is not (or no longer) ours: nothing to enrich
+    state.set_enrichment(update.vendor, update.data, format_timestamp(update.observed_at))
+    return _write_customers(deps, batch, {}) > 0
 
 
 def _latest_per_id(

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from loyalty_hub.models.customer import CONTACT_FIELDS
+from loyalty_hub.models.enrichment import POINTS_PRECEDENCE
 from loyalty_hub.storyous.mapping import BillFacts, ContactFacts
 
 LedgerEntry = dict[str, Any]
@@ -82,5 +83,21 @@ def contact_view(contact: ContactFacts | None) -> dict[str, Any]:
     return {name: getattr(contact, name) for name in CONTACT_FIELDS}
 
 
-def customer_view(ledger: Ledger, contact: ContactFacts | None, category_names: Mapping[str, str]) -> dict[str, Any]:
-    return contact_view(contact) | aggregates(ledger, category_names)
+def points(contact: ContactFacts | None, enrichment: Mapping[str, Mapping[str, Any]]) -> Decimal | None:
+    """The first source in POINTS_PRECEDENCE that knows the customer's points, then Storyous loyalty."""
+    for vendor in POINTS_PRECEDENCE:
+        value = enrichment.get(vendor, {}).get("points")
+        if value is not None:
+            return Decimal(str(value))
+    return contact.points if contact else None
+
+
+def customer_view(
+    ledger: Ledger,
+    contact: ContactFacts | None,
+    category_names: Mapping[str, str],
+    enrichment: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
+    view = contact_view(contact) | aggregates(ledger, category_names)
+    view["points"] = points(contact, enrichment or {})
+    return view

@@ -1,6 +1,6 @@
 """Storyous DataSync: the webhook envelope and the pointer the webhook hands to ingest."""
 
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
@@ -45,6 +45,7 @@ class DeliveryPointer(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
+    kind: Literal["delivery"] = "delivery"
     tenant_id: str
     place_id: str
     domain: str

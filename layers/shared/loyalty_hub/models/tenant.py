@@ -36,10 +36,22 @@ class CustobarSettings(BaseModel):
     field_prefix: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="company fields are <prefix>__<name>")
 
 
+class VoyadoSettings(BaseModel):
+    """Voyado through the eastsideapps bridge (a lookup API); the key is `voyado_api_key` in the secret."""
+
+    model_config = ConfigDict(frozen=True)
+
+    enabled: bool = True
+    base_url: HttpUrl  # https://live.voyado.eastsideapps.io, staging, or a sandbox
+    bucket_size: int = Field(default=60, ge=1, description="the shop's leaky bucket (the bridge's default)")
+    refill_per_second: float = Field(default=1.0, gt=0)
+
+
 class Vendors(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     custobar: CustobarSettings | None = None
+    voyado: VoyadoSettings | None = None
 
     def enabled(self) -> list[str]:
         return [name for name in type(self).model_fields if (v := getattr(self, name)) is not None and v.enabled]

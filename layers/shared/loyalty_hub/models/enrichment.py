@@ -1,0 +1,37 @@
+"""What a vendor told us about a customer, on its way to the customer through the ingest queue.
+
+Vendor workers do not write customers themselves: ingest stays the single writer of a tenant's
+customers (docs/decisions.md D1), so an enrichment is a message on the ingest queue like a delivery.
+"""
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Discriminator, Tag
+
+from loyalty_hub.models.datasync import DeliveryPointer
+
+# Where several sources know a customer's points, the first that has a value wins (README "Points").
+POINTS_PRECEDENCE: tuple[str, ...] = ("voyado", "orderingstack")
+
+
+class EnrichmentUpdate(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["enrichment"] = "enrichment"
+    tenant_id: str
+    customer_id: str
+    vendor: Literal["voyado", "orderingstack"]
+    observed_at: AwareDatetime
+    data: dict[str, Any]
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("kind", "delivery"))  # deliveries queued before `kind` existed
+    return str(getattr(value, "kind", "delivery"))
+
+
+IngestMessage = Annotated[
+    Annotated[DeliveryPointer, Tag("delivery")] | Annotated[EnrichmentUpdate, Tag("enrichment")],
+    Discriminator(_kind),
+]
