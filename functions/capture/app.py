@@ -17,14 +17,14 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 def record_handler(record: DynamoDBRecord) -> None:
     stream = record.dynamodb
-    message = capture.vendor_message(stream.new_image if stream else None, stream.old_image if stream else None)
-    if message is None:
+    change = capture.vendor_message(stream.new_image if stream else None, stream.old_image if stream else None)
+    if change is None:
         metrics.add_metric(name="ChangesIgnored", unit=MetricUnit.Count, value=1)
         return
-    vendors = capture.fan_out(capture.default_deps(), message)
+    vendors = capture.fan_out(capture.default_deps(), change)
     logger.info(
         "customer change queued for vendors",
-        extra={"tenant": message.tenant_id, "vendors": vendors, "bills": len(message.bill_ids)},
+        extra={"tenant": change.message.tenant_id, "vendors": vendors, "fields": sorted(change.fields)},
     )
     metrics.add_metric(name="ChangesQueued", unit=MetricUnit.Count, value=len(vendors))
 

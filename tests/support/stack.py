@@ -33,6 +33,9 @@ class Stack:
     ingest_dlq_url: str = ""
     custobar_queue_url: str = ""
     custobar_dlq_url: str = ""
+    voyado_queue_url: str = ""
+    voyado_dlq_url: str = ""
+    rate_limit_table: str = "RateLimits"
 
     def env(self) -> dict[str, str]:
         return {
@@ -45,7 +48,10 @@ class Stack:
             "SECRETS_PREFIX": SECRETS_PREFIX,
             "CUSTOBAR_QUEUE_URL": self.custobar_queue_url,
             "CUSTOBAR_DLQ_URL": self.custobar_dlq_url,
-            "VENDOR_QUEUES": json.dumps({"custobar": self.custobar_queue_url}),
+            "VENDOR_QUEUES": json.dumps({"custobar": self.custobar_queue_url, "voyado": self.voyado_queue_url}),
+            "VOYADO_QUEUE_URL": self.voyado_queue_url,
+            "VOYADO_DLQ_URL": self.voyado_dlq_url,
+            "RATE_LIMIT_TABLE": self.rate_limit_table,
         }
 
 
@@ -57,6 +63,7 @@ def create_stack(names: Stack = Stack()) -> Stack:
             "TenantsTable": names.tenants_table,
             "EntitiesTable": names.entities_table,
             "CustomersTable": names.customers_table,
+            "RateLimitTable": names.rate_limit_table,
         }[logical_id]
         ddb.create_table(**template.table_definition(logical_id, name))
     s3 = boto3.client("s3", region_name=REGION)
@@ -84,6 +91,8 @@ def create_stack(names: Stack = Stack()) -> Stack:
         ingest_dlq_url=urls["IngestDeadLetterQueue"],
         custobar_queue_url=urls["CustobarQueue"],
         custobar_dlq_url=urls["CustobarDeadLetterQueue"],
+        voyado_queue_url=urls["VoyadoQueue"],
+        voyado_dlq_url=urls["VoyadoDeadLetterQueue"],
     )
 
 

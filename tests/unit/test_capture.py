@@ -73,9 +73,9 @@ def test_records_that_change_nothing_vendors_see_are_ignored() -> None:
     assert capture.vendor_message(None, item) is None  # removal
     assert capture.vendor_message({"pk": "tenant-stats"}, None) is None  # not a customer
     moved = capture.vendor_message({**item, "ledger": "{}"}, item)
-    assert moved is not None and moved.bill_ids == ["B1"]  # a bill moved away is a change too
+    assert moved is not None and moved.message.bill_ids == ["B1"]  # a bill moved away is a change too
     renamed = capture.vendor_message({**item, "first_name": "Jana"}, item)
-    assert renamed is not None and renamed.bill_ids == []
+    assert renamed is not None and renamed.message.bill_ids == [] and renamed.fields == {"first_name"}
 
 
 def test_tenants_without_vendors_queue_nothing(stack: Stack, lambda_context: Any) -> None:

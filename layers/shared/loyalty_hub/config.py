@@ -61,3 +61,12 @@ class CustobarWorkerSettings(TenantSettings):
     CUSTOBAR_QUEUE_URL: str = Field(min_length=1)
     CUSTOBAR_DLQ_URL: str = Field(min_length=1)
     CUSTOBAR_MAX_RECEIVES: int = Field(default=5, ge=1, description="the queue's maxReceiveCount")
+
+
+class VoyadoWorkerSettings(TenantSettings):
+    CUSTOMERS_TABLE: str = Field(min_length=1)
+    RATE_LIMIT_TABLE: str = Field(min_length=1)
+    INGEST_QUEUE_URL: str = Field(min_length=1)
+    VOYADO_QUEUE_URL: str = Field(min_length=1)
+    VOYADO_DLQ_URL: str = Field(min_length=1)
+    VOYADO_MAX_RECEIVES: int = Field(default=5, ge=1, description="the queue's maxReceiveCount")

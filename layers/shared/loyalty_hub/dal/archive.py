@@ -9,6 +9,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from loyalty_hub.errors import Unavailable
 from loyalty_hub.models.datasync import DeliveryPointer
+from loyalty_hub.models.enrichment import EnrichmentUpdate
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -54,3 +55,17 @@ def enqueue(sqs: "SQSClient", queue_url: str, pointer: DeliveryPointer) -> None:
         )
     except (ClientError, BotoCoreError) as exc:
         raise Unavailable("could not enqueue the delivery") from exc
+
+
+def enqueue_enrichment(sqs: "SQSClient", queue_url: str, update: EnrichmentUpdate) -> None:
+    """Onto the ingest queue, in the tenant's group: ingest stays the single writer of its customers."""
+    identity = f"{update.tenant_id}|{update.customer_id}|{update.vendor}|{update.observed_at.isoformat()}"
+    try:
+        sqs.send_message(
+            QueueUrl=queue_url,
+            MessageBody=update.model_dump_json(),
+            MessageGroupId=update.tenant_id,
+            MessageDeduplicationId=hashlib.sha256(identity.encode()).hexdigest(),
+        )
+    except (ClientError, BotoCoreError) as exc:
+        raise Unavailable("could not queue the enrichment for ingest") from exc

@@ -42,7 +42,18 @@ def default_deps() -> CaptureDeps:
     return CaptureDeps.from_settings(config.load(CaptureSettings))
 
 
-def vendor_message(new: Mapping[str, Any] | None, old: Mapping[str, Any] | None) -> VendorMessage | None:
+# Changes a vendor does not need to hear about: Voyado's own enrichment (points) must not trigger the
+# Voyado lookup that produced it.
+IGNORED_BY: Mapping[str, frozenset[str]] = {"voyado": frozenset({"points"})}
+
+
+@dataclass(frozen=True)
+class Change:
+    message: VendorMessage
+    fields: frozenset[str]  # the view fields that changed, and "bills" when bills did
+
+
+def vendor_message(new: Mapping[str, Any] | None, old: Mapping[str, Any] | None) -> Change | None:
     """What vendors must hear about this change of a customer item, or None."""
     if not new or "customer_id" not in new:
         return None  # a removal, or an item that is not a customer
@@ -50,15 +61,21 @@ def vendor_message(new: Mapping[str, Any] | None, old: Mapping[str, Any] | None)
     new_ledger = orjson.loads(new.get("ledger") or "{}")
     old_ledger = orjson.loads(before.get("ledger") or "{}")
     bills = sorted(b for b in new_ledger.keys() | old_ledger.keys() if new_ledger.get(b) != old_ledger.get(b))
-    view_changed = any(new.get(name) != before.get(name) for name in VIEW_FIELDS)
-    if not view_changed and not bills:
+    fields = {name for name in VIEW_FIELDS if new.get(name) != before.get(name)} | ({"bills"} if bills else set())
+    if not fields:
         return None
-    return VendorMessage(tenant_id=new["tenant_id"], customer_id=new["customer_id"], bill_ids=bills)
+    message = VendorMessage(tenant_id=new["tenant_id"], customer_id=new["customer_id"], bill_ids=bills)
+    return Change(message, frozenset(fields))
 
 
-def fan_out(deps: CaptureDeps, message: VendorMessage) -> list[str]:
-    """Queues the message for every vendor the tenant has enabled; returns those vendors."""
-    vendors = [v for v in deps.tenants.get(message.tenant_id).vendors.enabled() if v in deps.queues]
+def fan_out(deps: CaptureDeps, change: Change) -> list[str]:
+    """Queues the change for every vendor the tenant has enabled that cares; returns those vendors."""
+    message = change.message
+    vendors = [
+        v
+        for v in deps.tenants.get(message.tenant_id).vendors.enabled()
+        if v in deps.queues and not change.fields <= IGNORED_BY.get(v, frozenset())
+    ]
     body = message.model_dump_json()
     for vendor in vendors:
         try:

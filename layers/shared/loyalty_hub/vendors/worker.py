@@ -93,7 +93,7 @@ def process_batch(
                 )
                 outcome.failures.append({"itemIdentifier": record["messageId"]})
                 outcome.retried += 1
-                _metric(vendor.name, tenant_id, "Retried", 1)
+                vendor_metric(vendor.name, tenant_id, "Retried", 1)
                 return
         dead_letter(record, error)
 
@@ -119,10 +119,10 @@ def process_batch(
         delivered = len(items) - len(errors)
         outcome.sent += delivered
         if errors:
-            _metric(vendor.name, tenant_id, "Failed", len(errors))
+            vendor_metric(vendor.name, tenant_id, "Failed", len(errors))
         if delivered:
-            _metric(vendor.name, tenant_id, "Sent", delivered)
-            _metric(vendor.name, tenant_id, "LatencyMs", (clock() - started) * 1000, MetricUnit.Milliseconds)
+            vendor_metric(vendor.name, tenant_id, "Sent", delivered)
+            vendor_metric(vendor.name, tenant_id, "LatencyMs", (clock() - started) * 1000, MetricUnit.Milliseconds)
     return outcome
 
 
@@ -159,10 +159,10 @@ class _DeadLetters:
                 "message_id": record["messageId"],
             },
         )
-        _metric(self.vendor, "", "DeadLettered", 1)
+        vendor_metric(self.vendor, "", "DeadLettered", 1)
 
 
-def _metric(vendor: str, tenant_id: str, name: str, value: float, unit: MetricUnit = MetricUnit.Count) -> None:
+def vendor_metric(vendor: str, tenant_id: str, name: str, value: float, unit: MetricUnit = MetricUnit.Count) -> None:
     with single_metric(name=name, unit=unit, value=value) as metric:
         metric.add_dimension(name="vendor", value=vendor)
         if tenant_id:

@@ -1,0 +1,63 @@
+"""Voyado worker: customer changes from its queue, looked up in Voyado at the shop's pace, enrichment
+sent back through the ingest queue; failures retried or dead-lettered by the shared framework."""
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from loyalty_hub import aws, config
+from loyalty_hub.dal import archive
+from loyalty_hub.dal.customers import CustomerStore
+from loyalty_hub.dal.ratelimit import TokenBucket
+from loyalty_hub.dal.tenants import TenantStore
+from loyalty_hub.models.tenant import VoyadoSettings
+from loyalty_hub.observability import logger, metrics
+from loyalty_hub.secrets import tenant_secrets
+from loyalty_hub.vendors.voyado import Voyado
+from loyalty_hub.vendors.worker import process_batch
+
+
+@cache
+def _voyado() -> tuple[Voyado, config.VoyadoWorkerSettings]:
+    settings = config.load(config.VoyadoWorkerSettings)
+    dynamodb, sqs = aws.client("dynamodb"), aws.client("sqs")
+
+    def bucket_for(tenant_id: str, shop: VoyadoSettings) -> TokenBucket:
+        return TokenBucket(
+            dynamodb,
+            settings.RATE_LIMIT_TABLE,
+            f"voyado#{tenant_id}",
+            capacity=shop.bucket_size,
+            refill_per_second=shop.refill_per_second,
+        )
+
+    vendor = Voyado(
+        TenantStore(settings.TENANTS_TABLE, cache_seconds=settings.TENANT_CACHE_SECONDS),
+        CustomerStore(dynamodb, settings.CUSTOMERS_TABLE),
+        bucket_for,
+        lambda update: archive.enqueue_enrichment(sqs, settings.INGEST_QUEUE_URL, update),
+        lambda tenant_id: tenant_secrets(settings.SECRETS_PREFIX, tenant_id, max_age=settings.SECRET_CACHE_SECONDS),
+    )
+    return vendor, settings
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    vendor, settings = _voyado()
+    outcome = process_batch(
+        event,
+        vendor,
+        sqs=aws.client("sqs"),
+        queue_url=settings.VOYADO_QUEUE_URL,
+        dlq_url=settings.VOYADO_DLQ_URL,
+        max_receives=settings.VOYADO_MAX_RECEIVES,
+    )
+    metrics.add_metric(name="VendorBatches", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "voyado batch done",
+        extra={"sent": outcome.sent, "retried": outcome.retried, "dead_lettered": outcome.dead_lettered},
+    )
+    return outcome.response()

@@ -1,0 +1,142 @@
+"""Voyado, through the eastsideapps bridge: `POST api/v1/contact-details` is a lookup by exactly one of
+`shopify_customer_id`, `voyado_contact_id` or `email`. It enriches our customers (contact id, bonus
+points, member level, active promotions); nothing is written to Voyado.
+
+Every call first takes a token from the shop's bucket in DynamoDB, shared by all invocations, so the
+bridge's leaky bucket (60, refilled 1 per second) is rarely overrun; a 429 still only delays the message.
+"""
+
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+
+from loyalty_hub.dal.customers import CustomerStore
+from loyalty_hub.dal.ratelimit import TokenBucket
+from loyalty_hub.dal.tenants import TenantStore
+from loyalty_hub.errors import NotFound
+from loyalty_hub.models.enrichment import EnrichmentUpdate
+from loyalty_hub.models.tenant import VoyadoSettings
+from loyalty_hub.observability import logger
+from loyalty_hub.vendors import http
+from loyalty_hub.vendors.errors import PermanentError, RetryableError, VendorError
+from loyalty_hub.vendors.worker import VendorMessage, vendor_metric
+
+NOT_FOUND_CODES = ("ContactNotFound", "CustomerNotFoundInShopify")
+AUTH_RETRY_SECONDS = 900.0  # a bad key needs a person; keep the messages meanwhile
+MAX_PACING_SLEEP = 1.5  # a token this close is waited for; a later one delays the message instead
+
+BucketFor = Callable[[str, VoyadoSettings], TokenBucket]
+
+
+def lookup_identity(item: dict[str, Any]) -> dict[str, str] | None:
+    """Exactly one identifier, as the bridge requires: the contact id once known, else the email."""
+    known = (item.get("enrichment") or {}).get("voyado") or {}
+    if known.get("contact_id"):
+        return {"voyado_contact_id": str(known["contact_id"])}
+    if item.get("email"):
+        return {"email": str(item["email"])}
+    return None
+
+
+def enrichment_from(body: dict[str, Any]) -> dict[str, Any]:
+    contact = body.get("contact") or {}
+    attributes = contact.get("attributes") or {}
+    points = body.get("bonusPoints", attributes.get("bonusPoints"))
+    return {
+        "status": "found",
+        "contact_id": contact.get("voyadoContactId"),
+        "points": points,
+        "member_level": body.get("memberLevel"),
+        "promotions": [
+            {"name": p.get("name"), "expires_on": p.get("expiresOn"), "redeemed": bool(p.get("redeemed"))}
+            for p in body.get("activePromotions") or []
+        ],
+    }
+
+
+class Voyado:
+    name = "voyado"
+
+    def __init__(
+        self,
+        tenants: TenantStore,
+        customers: CustomerStore,
+        bucket_for: BucketFor,
+        enrich: Callable[[EnrichmentUpdate], None],
+        secrets: Callable[[str], dict[str, Any]],
+        *,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._tenants = tenants
+        self._customers = customers
+        self._bucket_for = bucket_for
+        self._enrich = enrich
+        self._secrets = secrets
+        self._http = session or http.session(self.name)
+        self._sleep = sleep
+        self._now = now
+
+    def deliver(self, tenant_id: str, messages: Sequence[VendorMessage]) -> dict[int, VendorError]:
+        try:
+            tenant = self._tenants.get(tenant_id)
+        except NotFound as exc:
+            raise PermanentError(f"unknown tenant {tenant_id}") from exc
+        settings = tenant.vendors.voyado
+        if settings is None or not settings.enabled:
+            logger.info("voyado is not enabled for the tenant; changes dropped", extra={"tenant": tenant_id})
+            return {}
+        key = str(self._secrets(tenant_id).get("voyado_api_key", ""))
+        items = self._customers.get_many(tenant_id, {m.customer_id for m in messages})
+        bucket = self._bucket_for(tenant_id, settings)
+        errors: dict[int, VendorError] = {}
+        for index, message in enumerate(messages):
+            item = items.get(message.customer_id)
+            identity = lookup_identity(item) if item else None
+            if identity is None:
+                continue  # nothing Voyado could find this customer by
+            try:
+                data = self._lookup(settings, key, bucket, identity)
+            except VendorError as error:
+                errors[index] = error
+                continue
+            self._enrich(
+                EnrichmentUpdate(
+                    tenant_id=tenant_id,
+                    customer_id=message.customer_id,
+                    vendor="voyado",
+                    observed_at=self._now(),
+                    data={**data, "identity": identity},
+                )
+            )
+        return errors
+
+    def _lookup(
+        self, settings: VoyadoSettings, key: str, bucket: TokenBucket, identity: dict[str, str]
+    ) -> dict[str, Any]:
+        wait = bucket.take()
+        while wait > 0:
+            if wait > MAX_PACING_SLEEP:
+                raise RetryableError("pacing: the shop's Voyado bucket is empty", retry_after=wait)
+            self._sleep(wait)
+            wait = bucket.take()
+        url = f"{str(settings.base_url).rstrip('/')}/api/v1/contact-details"
+        headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
+        try:
+            response = http.send(self._http, "POST", url, json=identity, headers=headers)
+        except PermanentError as error:
+            if error.status == 404 and any(code in error.reason for code in NOT_FOUND_CODES):
+                return {"status": "not_found"}  # remembered; looked up again on the next change or refresh
+            if error.status in (401, 403):
+                vendor_metric(self.name, "", "AuthFailed", 1)
+                logger.error(
+                    "voyado refused the API key: fix the tenant's voyado_api_key; messages are kept",
+                    extra={"status": error.status},
+                )
+                raise RetryableError(error.reason, status=error.status, retry_after=AUTH_RETRY_SECONDS) from error
+            raise
+        return enrichment_from(response.json())
