@@ -1,7 +1,9 @@
 """Tenant configuration (TenantsTable), cached in memory for a short time per execution environment."""
 
+import json
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -46,7 +48,7 @@ class TenantStore:
         return tenant
 
     def put(self, tenant: Tenant) -> None:
-        item = tenant.model_dump(mode="json")
+        item = json.loads(tenant.model_dump_json(), parse_float=Decimal)  # DynamoDB numbers are Decimal
         self._client.put_item(TableName=self._table, Item=to_item(item))
         _cache.pop((self._table, tenant.tenant_id), None)
 

@@ -1,0 +1,280 @@
+"""Voyado: the shared token bucket, lookups against a sandbox bridge, enrichment back through ingest,
+and no feedback loop from enrichment to lookup."""
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import boto3
+import pytest
+from werkzeug.wrappers import Response
+
+from functions.capture import app as capture_app
+from functions.ingest import app as ingest_app
+from loyalty_hub.dal.customers import CustomerStore
+from loyalty_hub.dal.ratelimit import TokenBucket
+from loyalty_hub.dal.tenants import TenantStore
+from loyalty_hub.local.sandboxes.voyado import VoyadoSandbox
+from loyalty_hub.logic import ingest
+from loyalty_hub.models.enrichment import EnrichmentUpdate
+from loyalty_hub.models.tenant import CustobarSettings, Place, Tenant, Vendors, VoyadoSettings
+from loyalty_hub.vendors.errors import PermanentError, RetryableError
+from loyalty_hub.vendors.voyado import AUTH_RETRY_SECONDS, Voyado, lookup_identity
+from loyalty_hub.vendors.worker import VendorMessage
+from tests.support.deliveries import archive, bill, customer_item
+from tests.support.events import sqs_event
+from tests.support.stack import MERCHANT, PLACE, REGION, Stack, add_tenant
+from tests.support.streams import stream_event
+from tests.support.wsgi_transport import session_for
+
+KEY = "voyado-key"
+SETTINGS = VoyadoSettings(base_url="https://live.voyado.eastsideapps.io")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# ------------------------------------------------------------------------------------------ token bucket
+def test_the_bucket_gives_its_capacity_then_one_token_per_refill(stack: Stack) -> None:
+    clock = Clock()
+    client = boto3.client("dynamodb", region_name=REGION)
+    bucket = TokenBucket(client, stack.rate_limit_table, "voyado#t", capacity=60, refill_per_second=1, clock=clock)
+    assert [bucket.take() for _ in range(60)] == [0.0] * 60
+    assert bucket.take() == pytest.approx(1.0)
+    clock.now += 0.5
+    assert bucket.take() == pytest.approx(0.5)
+    clock.now += 0.5
+    assert bucket.take() == 0.0
+
+
+def test_two_invocations_share_one_bucket(stack: Stack) -> None:
+    clock = Clock()
+    client = boto3.client("dynamodb", region_name=REGION)
+    buckets = [
+        TokenBucket(client, stack.rate_limit_table, "voyado#shared", capacity=10, refill_per_second=1, clock=clock)
+        for _ in range(2)
+    ]
+    taken = sum(1 for i in range(30) if buckets[i % 2].take() == 0.0)
+    assert taken == 10
+
+
+def test_a_lost_race_counts_again_instead_of_spending_a_token_twice(stack: Stack) -> None:
+    clock = Clock()
+    client = boto3.client("dynamodb", region_name=REGION)
+    bucket = TokenBucket(client, stack.rate_limit_table, "voyado#race", capacity=5, refill_per_second=1, clock=clock)
+    bucket.take()
+    other = TokenBucket(client, stack.rate_limit_table, "voyado#race", capacity=5, refill_per_second=1, clock=clock)
+    raced = {"done": False}
+
+    def interleave(**_: Any) -> None:  # another invocation takes a token between our read and our write
+        if not raced["done"]:
+            raced["done"] = True
+            clock.now += 0.001
+            other.take()
+
+    client.meta.events.register("before-call.dynamodb.PutItem", interleave)
+    assert bucket.take() == 0.0
+    stored = client.get_item(TableName=stack.rate_limit_table, Key={"pk": {"S": "voyado#race"}})["Item"]
+    assert float(stored["tokens"]["N"]) == pytest.approx(2.0, abs=0.01)  # 5 - 3 taken
+
+
+# ------------------------------------------------------------------------------------------ lookups
+@pytest.fixture
+def sandbox() -> VoyadoSandbox:
+    sandbox = VoyadoSandbox(api_key=KEY)
+    sandbox.add_contact("alena@example.cz", bonus_points=322, member_level="Gold")
+    return sandbox
+
+
+@pytest.fixture
+def enriched() -> list[EnrichmentUpdate]:
+    return []
+
+
+@pytest.fixture
+def voyado(stack: Stack, sandbox: VoyadoSandbox, enriched: list[EnrichmentUpdate]) -> Iterator[Voyado]:
+    add_tenant(stack)
+    client = boto3.client("dynamodb", region_name=REGION)
+    store = TenantStore(stack.tenants_table, client=client, cache_seconds=0)
+    vendors = Vendors(voyado=SETTINGS, custobar=CustobarSettings(base_url="https://a.custobar.com", field_prefix="a"))
+    store.put(Tenant(tenant_id=MERCHANT, name="Café", places={PLACE: Place()}, vendors=vendors))
+    clock = Clock()
+    yield Voyado(
+        store,
+        CustomerStore(client, stack.customers_table),
+        lambda tenant, shop: TokenBucket(
+            client,
+            stack.rate_limit_table,
+            f"voyado#{tenant}",
+            capacity=shop.bucket_size,
+            refill_per_second=shop.refill_per_second,
+            clock=clock,
+        ),
+        enriched.append,
+        lambda _: {"voyado_api_key": KEY},
+        session=session_for(sandbox),
+        now=lambda: datetime(2024, 7, 12, 9, tzinfo=UTC),
+    )
+
+
+def loyalty(stack: Stack, customer_id: str, email: str | None) -> None:
+    data = [
+        {
+            "customerId": customer_id,
+            "email": email,
+            "firstName": "Alena",
+            "points": 5,
+            "_lastModifiedAt": "2024-07-01T10:00:00Z",
+        }
+    ]
+    ingest.ingest_delivery(ingest.default_deps(), archive(stack.raw_bucket, MERCHANT, PLACE, "Loyalty", data))
+
+
+def test_a_found_contact_enriches_the_customer_and_voyado_points_win(
+    stack: Stack, voyado: Voyado, enriched: list[EnrichmentUpdate], lambda_context: Any
+) -> None:
+    loyalty(stack, "C1", "Alena@Example.CZ")
+    assert voyado.deliver(MERCHANT, [VendorMessage(tenant_id=MERCHANT, customer_id="C1")]) == {}
+    [update] = enriched
+    assert update.data["status"] == "found" and update.data["points"] == 322 and update.data["member_level"] == "Gold"
+    assert update.data["identity"] == {"email": "alena@example.cz"}
+    assert update.data["promotions"] == [{"name": "10 % off coffee", "expires_on": None, "redeemed": False}]
+    # the update travels through the ingest queue like any delivery
+    assert ingest_app.lambda_handler(sqs_event([update.model_dump_json()]), lambda_context) == {"batchItemFailures": []}
+    item = customer_item(stack.customers_table, MERCHANT, "C1")
+    assert item is not None and item["points"] == Decimal(322)  # Voyado over Storyous loyalty (5)
+
+
+def test_a_known_contact_is_looked_up_by_its_id_only(stack: Stack) -> None:
+    item = {"email": "a@b.c", "enrichment": {"voyado": {"contact_id": "4c4a3056-e3bf-3a3a-9bff-39d436ce65c4"}}}
+    assert lookup_identity(item) == {"voyado_contact_id": "4c4a3056-e3bf-3a3a-9bff-39d436ce65c4"}
+    assert lookup_identity({"email": "a@b.c"}) == {"email": "a@b.c"}
+    assert lookup_identity({"first_name": "x"}) is None
+
+
+def test_not_in_voyado_is_remembered_not_retried(
+    stack: Stack, voyado: Voyado, enriched: list[EnrichmentUpdate]
+) -> None:
+    loyalty(stack, "C2", "nobody@example.cz")
+    assert voyado.deliver(MERCHANT, [VendorMessage(tenant_id=MERCHANT, customer_id="C2")]) == {}
+    assert enriched[0].data == {"status": "not_found", "identity": {"email": "nobody@example.cz"}}
+
+
+def test_customers_without_an_identifier_are_not_looked_up(
+    stack: Stack, voyado: Voyado, sandbox: VoyadoSandbox, enriched: list[EnrichmentUpdate]
+) -> None:
+    loyalty(stack, "C3", None)
+    assert voyado.deliver(MERCHANT, [VendorMessage(tenant_id=MERCHANT, customer_id="C3")]) == {}
+    assert enriched == [] and sandbox.accepted == 0
+
+
+@pytest.mark.parametrize(
+    ("answer", "error", "status"),
+    [
+        ("422", PermanentError, 422),
+        ("409", PermanentError, 409),
+        ("401", RetryableError, 401),
+        ("429", RetryableError, 429),
+        ("500", RetryableError, 500),
+    ],
+)
+def test_each_failure_gets_its_fate(
+    stack: Stack,
+    voyado: Voyado,
+    sandbox: VoyadoSandbox,
+    answer: str,
+    error: type,
+    status: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    loyalty(stack, "C1", "alena@example.cz")
+    bodies = {
+        "422": {"message": "invalid"},
+        "409": {"error": "MultipleMatches"},
+        "401": {"message": "Unauthenticated."},
+        "429": {"error": "TooManyRequests"},
+        "500": {"message": "Server Error"},
+    }
+    monkeypatch.setattr(
+        sandbox,
+        "_answer",
+        lambda _: Response(json.dumps(bodies[answer]), status=int(answer), content_type="application/json"),
+    )
+    errors = voyado.deliver(MERCHANT, [VendorMessage(tenant_id=MERCHANT, customer_id="C1")])
+    assert isinstance(errors[0], error) and errors[0].status == status
+    if status == 401:
+        assert isinstance(errors[0], RetryableError) and errors[0].retry_after == AUTH_RETRY_SECONDS
+
+
+def test_an_empty_bucket_delays_the_message_instead_of_calling(
+    stack: Stack, voyado: Voyado, sandbox: VoyadoSandbox
+) -> None:
+    loyalty(stack, "C1", "alena@example.cz")
+    client = boto3.client("dynamodb", region_name=REGION)
+    client.put_item(
+        TableName=stack.rate_limit_table,
+        Item={"pk": {"S": f"voyado#{MERCHANT}"}, "tokens": {"N": "-5"}, "at": {"N": "1000"}},
+    )
+    errors = voyado.deliver(MERCHANT, [VendorMessage(tenant_id=MERCHANT, customer_id="C1")])
+    assert isinstance(errors[0], RetryableError) and errors[0].retry_after == pytest.approx(6.0)
+    assert sandbox.accepted == 0 and sandbox.throttled == 0
+
+
+def test_enrichment_never_triggers_the_lookup_that_produced_it(
+    stack: Stack, voyado: Voyado, enriched: list[EnrichmentUpdate], lambda_context: Any
+) -> None:
+    loyalty(stack, "C1", "alena@example.cz")
+    voyado.deliver(MERCHANT, [VendorMessage(tenant_id=MERCHANT, customer_id="C1")])
+    # WHEN the enrichment is applied: points change on the customer, and the stream reports it
+    event = stream_event(stack.customers_table, lambda: ingest.apply_enrichment(ingest.default_deps(), enriched[0]))
+    assert len(event["Records"]) == 1
+    capture_app.lambda_handler(event, lambda_context)
+    # THEN Custobar hears about the new points, Voyado does not
+    sqs = boto3.client("sqs", region_name=REGION)
+    for url, expected in ((stack.custobar_queue_url, 1), (stack.voyado_queue_url, 0)):
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        assert len(messages) == expected, url
+
+
+def test_enrichment_for_a_customer_we_do_not_have_is_ignored(stack: Stack, voyado: Voyado) -> None:
+    update = EnrichmentUpdate(
+        tenant_id=MERCHANT,
+        customer_id="ghost",
+        vendor="voyado",
+        observed_at=datetime(2024, 7, 12, tzinfo=UTC),
+        data={"status": "found", "points": 1},
+    )
+    assert ingest.apply_enrichment(ingest.default_deps(), update) is False
+    assert customer_item(stack.customers_table, MERCHANT, "ghost") is None
+
+
+def test_an_older_enrichment_never_replaces_a_newer_one(stack: Stack, voyado: Voyado) -> None:
+    ingest.ingest_delivery(
+        ingest.default_deps(),
+        archive(
+            stack.raw_bucket,
+            MERCHANT,
+            PLACE,
+            "Bills",
+            [bill("B1", "C1", "10", "2024-07-01T10:00:00+02:00", "2024-07-01T10:00:01Z")],
+        ),
+    )
+    newer = EnrichmentUpdate(
+        tenant_id=MERCHANT,
+        customer_id="C1",
+        vendor="voyado",
+        observed_at=datetime(2024, 7, 12, 10, tzinfo=UTC),
+        data={"status": "found", "points": 50},
+    )
+    older = newer.model_copy(update={"observed_at": datetime(2024, 7, 12, 9, tzinfo=UTC), "data": {"points": 7}})
+    ingest.apply_enrichment(ingest.default_deps(), newer)
+    ingest.apply_enrichment(ingest.default_deps(), older)
+    item = customer_item(stack.customers_table, MERCHANT, "C1")
+    assert item is not None and item["points"] == Decimal(50)
