@@ -10,12 +10,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from loyalty_hub import aws, config
 from loyalty_hub.dal import archive
 from loyalty_hub.dal.customers import CustomerStore
-from loyalty_hub.dal.ratelimit import TokenBucket
 from loyalty_hub.dal.tenants import TenantStore
-from loyalty_hub.models.tenant import VoyadoSettings
 from loyalty_hub.observability import logger, metrics
 from loyalty_hub.secrets import tenant_secrets
-from loyalty_hub.vendors.voyado import Voyado
+from loyalty_hub.vendors.voyado import Voyado, shop_bucket
 from loyalty_hub.vendors.worker import process_batch
 
 
@@ -24,19 +22,10 @@ def _voyado() -> tuple[Voyado, config.VoyadoWorkerSettings]:
     settings = config.load(config.VoyadoWorkerSettings)
     dynamodb, sqs = aws.client("dynamodb"), aws.client("sqs")
 
-    def bucket_for(tenant_id: str, shop: VoyadoSettings) -> TokenBucket:
-        return TokenBucket(
-            dynamodb,
-            settings.RATE_LIMIT_TABLE,
-            f"voyado#{tenant_id}",
-            capacity=shop.bucket_size,
-            refill_per_second=shop.refill_per_second,
-        )
-
     vendor = Voyado(
         TenantStore(settings.TENANTS_TABLE, cache_seconds=settings.TENANT_CACHE_SECONDS),
         CustomerStore(dynamodb, settings.CUSTOMERS_TABLE),
-        bucket_for,
+        lambda tenant_id, shop: shop_bucket(dynamodb, settings.RATE_LIMIT_TABLE, tenant_id, shop),
         lambda update: archive.enqueue_enrichment(sqs, settings.INGEST_QUEUE_URL, update),
         lambda tenant_id: tenant_secrets(settings.SECRETS_PREFIX, tenant_id, max_age=settings.SECRET_CACHE_SECONDS),
     )

@@ -21,7 +21,7 @@ from loyalty_hub.logic import ingest
 from loyalty_hub.models.enrichment import EnrichmentUpdate
 from loyalty_hub.models.tenant import CustobarSettings, Place, Tenant, Vendors, VoyadoSettings
 from loyalty_hub.vendors.errors import PermanentError, RetryableError
-from loyalty_hub.vendors.voyado import AUTH_RETRY_SECONDS, Voyado, lookup_identity
+from loyalty_hub.vendors.voyado import AUTH_RETRY_SECONDS, Voyado, lookup_identity, shop_bucket
 from loyalty_hub.vendors.worker import VendorMessage
 from tests.support.deliveries import archive, bill, customer_item
 from tests.support.events import sqs_event
@@ -109,14 +109,7 @@ def voyado(stack: Stack, sandbox: VoyadoSandbox, enriched: list[EnrichmentUpdate
     yield Voyado(
         store,
         CustomerStore(client, stack.customers_table),
-        lambda tenant, shop: TokenBucket(
-            client,
-            stack.rate_limit_table,
-            f"voyado#{tenant}",
-            capacity=shop.bucket_size,
-            refill_per_second=shop.refill_per_second,
-            clock=clock,
-        ),
+        lambda tenant, shop: shop_bucket(client, stack.rate_limit_table, tenant, shop, clock=clock),
         enriched.append,
         lambda _: {"voyado_api_key": KEY},
         session=session_for(sandbox),

@@ -47,8 +47,11 @@ class TokenBucket:
             if stored is None:
                 tokens, counted_at = self._capacity, None
             else:
-                elapsed = max(0.0, now - float(stored["at"]["N"]))
-                tokens = min(self._capacity, float(stored["tokens"]["N"]) + elapsed * self._rate)
+                # Never count back in time: a slow caller's `now` can be older than the last count.
+                now = max(now, float(stored["at"]["N"]))
+                tokens = min(
+                    self._capacity, float(stored["tokens"]["N"]) + (now - float(stored["at"]["N"])) * self._rate
+                )
                 counted_at = stored["at"]["N"]
             if tokens < 1:
                 return (1 - tokens) / self._rate
@@ -75,4 +78,4 @@ class TokenBucket:
 
 
 def _n(value: float) -> str:
-    return str(Decimal(repr(round(value, 6))))
+    return str(Decimal(repr(value)))  # the float's exact shortest form: rounding up would invent tokens

@@ -29,6 +29,20 @@ AUTH_RETRY_SECONDS = 900.0  # a bad key needs a person; keep the messages meanwh
 MAX_PACING_SLEEP = 1.5  # a token this close is waited for; a later one delays the message instead
 
 BucketFor = Callable[[str, VoyadoSettings], TokenBucket]
+# Our bucket keeps two tokens less than the shop's: a request reaches the bridge a little after its token
+# was taken, and that jitter must not overfill the bridge's bucket.
+HEADROOM_TOKENS = 2
+
+
+def shop_bucket(client: Any, table: str, tenant_id: str, shop: VoyadoSettings, **kwargs: Any) -> TokenBucket:
+    return TokenBucket(
+        client,
+        table,
+        f"voyado#{tenant_id}",
+        capacity=shop.bucket_size - HEADROOM_TOKENS,
+        refill_per_second=shop.refill_per_second,
+        **kwargs,
+    )
 
 
 def lookup_identity(item: dict[str, Any]) -> dict[str, str] | None:
