@@ -35,6 +35,8 @@ class Stack:
     custobar_dlq_url: str = ""
     voyado_queue_url: str = ""
     voyado_dlq_url: str = ""
+    orderingstack_queue_url: str = ""
+    orderingstack_dlq_url: str = ""
     rate_limit_table: str = "RateLimits"
 
     def env(self) -> dict[str, str]:
@@ -48,7 +50,15 @@ class Stack:
             "SECRETS_PREFIX": SECRETS_PREFIX,
             "CUSTOBAR_QUEUE_URL": self.custobar_queue_url,
             "CUSTOBAR_DLQ_URL": self.custobar_dlq_url,
-            "VENDOR_QUEUES": json.dumps({"custobar": self.custobar_queue_url, "voyado": self.voyado_queue_url}),
+            "VENDOR_QUEUES": json.dumps(
+                {
+                    "custobar": self.custobar_queue_url,
+                    "voyado": self.voyado_queue_url,
+                    "orderingstack": self.orderingstack_queue_url,
+                }
+            ),
+            "ORDERINGSTACK_QUEUE_URL": self.orderingstack_queue_url,
+            "ORDERINGSTACK_DLQ_URL": self.orderingstack_dlq_url,
             "VOYADO_QUEUE_URL": self.voyado_queue_url,
             "VOYADO_DLQ_URL": self.voyado_dlq_url,
             "RATE_LIMIT_TABLE": self.rate_limit_table,
@@ -93,6 +103,8 @@ def create_stack(names: Stack = Stack()) -> Stack:
         custobar_dlq_url=urls["CustobarDeadLetterQueue"],
         voyado_queue_url=urls["VoyadoQueue"],
         voyado_dlq_url=urls["VoyadoDeadLetterQueue"],
+        orderingstack_queue_url=urls["OrderingStackQueue"],
+        orderingstack_dlq_url=urls["OrderingStackDeadLetterQueue"],
     )
 
 

@@ -70,3 +70,12 @@ class VoyadoWorkerSettings(TenantSettings):
     VOYADO_QUEUE_URL: str = Field(min_length=1)
     VOYADO_DLQ_URL: str = Field(min_length=1)
     VOYADO_MAX_RECEIVES: int = Field(default=5, ge=1, description="the queue's maxReceiveCount")
+
+
+class OrderingStackWorkerSettings(TenantSettings):
+    CUSTOMERS_TABLE: str = Field(min_length=1)
+    ENTITIES_TABLE: str = Field(min_length=1)
+    INGEST_QUEUE_URL: str = Field(min_length=1)
+    ORDERINGSTACK_QUEUE_URL: str = Field(min_length=1)
+    ORDERINGSTACK_DLQ_URL: str = Field(min_length=1)
+    ORDERINGSTACK_MAX_RECEIVES: int = Field(default=5, ge=1, description="the queue's maxReceiveCount")

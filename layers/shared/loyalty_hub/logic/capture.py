@@ -42,9 +42,9 @@ def default_deps() -> CaptureDeps:
     return CaptureDeps.from_settings(config.load(CaptureSettings))
 
 
-# Changes a vendor does not need to hear about: Voyado's own enrichment (points) must not trigger the
-# Voyado lookup that produced it.
-IGNORED_BY: Mapping[str, frozenset[str]] = {"voyado": frozenset({"points"})}
+# Changes a vendor does not need to hear about: a vendor's own enrichment (points) must not trigger the
+# call that produced it.
+IGNORED_BY: Mapping[str, frozenset[str]] = {"voyado": frozenset({"points"}), "orderingstack": frozenset({"points"})}
 
 
 @dataclass(frozen=True)

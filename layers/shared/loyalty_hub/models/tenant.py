@@ -47,11 +47,24 @@ class VoyadoSettings(BaseModel):
     refill_per_second: float = Field(default=1.0, gt=0)
 
 
+class OrderingStackSettings(BaseModel):
+    """OrderingStack loyalty; client id and secret (and user for the password grant) are in the secret:
+    orderingstack_client_id, orderingstack_client_secret, orderingstack_username, orderingstack_password."""
+
+    model_config = ConfigDict(frozen=True)
+
+    enabled: bool = True
+    base_url: HttpUrl  # e.g. https://ordering.3e.pl, or a sandbox
+    tenant: str = Field(pattern=r"^[a-zA-Z0-9_-]{3,64}$", description="OrderingStack's x-tenant")
+    grant: Literal["client_credentials", "password"] = "client_credentials"
+
+
 class Vendors(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     custobar: CustobarSettings | None = None
     voyado: VoyadoSettings | None = None
+    orderingstack: OrderingStackSettings | None = None
 
     def enabled(self) -> list[str]:
         return [name for name in type(self).model_fields if (v := getattr(self, name)) is not None and v.enabled]

@@ -160,6 +160,7 @@ class ContactFacts:
     zip: str | None = None
     birth_date: str | None = None
     points: Decimal | None = None
+    card: str | None = None  # loyalty card number, if the Loyalty domain carries one
 
 
 def contact_facts(customer_id: str, loyalty: dict[str, Any]) -> ContactFacts:
@@ -188,6 +189,7 @@ def contact_facts(customer_id: str, loyalty: dict[str, Any]) -> ContactFacts:
         zip=_text(loyalty, "zip", "zipCode", "postalCode", "address.zip", "addressParts.zip"),
         birth_date=birth[:10] if birth else None,
         points=parse_money(_first(loyalty, "points", "pointsBalance", "balance", "stamps")),
+        card=_text(loyalty, "cardNumber", "card", "loyaltyCard", "cardId"),
     )
 
 

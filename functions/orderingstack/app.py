@@ -1,0 +1,52 @@
+"""OrderingStack worker: purchases posted as events with stable ids, the account read back for points and
+card (through the ingest queue); failures retried or dead-lettered by the shared framework."""
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from loyalty_hub import aws, config
+from loyalty_hub.dal import archive
+from loyalty_hub.dal.customers import CustomerStore
+from loyalty_hub.dal.entities import EntityStore
+from loyalty_hub.dal.tenants import TenantStore
+from loyalty_hub.observability import logger, metrics
+from loyalty_hub.secrets import tenant_secrets
+from loyalty_hub.vendors.orderingstack import OrderingStack
+from loyalty_hub.vendors.worker import process_batch
+
+
+@cache
+def _orderingstack() -> tuple[OrderingStack, config.OrderingStackWorkerSettings]:
+    settings = config.load(config.OrderingStackWorkerSettings)
+    dynamodb, sqs = aws.client("dynamodb"), aws.client("sqs")
+    vendor = OrderingStack(
+        TenantStore(settings.TENANTS_TABLE, cache_seconds=settings.TENANT_CACHE_SECONDS),
+        CustomerStore(dynamodb, settings.CUSTOMERS_TABLE),
+        EntityStore(dynamodb, settings.ENTITIES_TABLE),
+        lambda update: archive.enqueue_enrichment(sqs, settings.INGEST_QUEUE_URL, update),
+        lambda tenant_id: tenant_secrets(settings.SECRETS_PREFIX, tenant_id, max_age=settings.SECRET_CACHE_SECONDS),
+    )
+    return vendor, settings
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    vendor, settings = _orderingstack()
+    outcome = process_batch(
+        event,
+        vendor,
+        sqs=aws.client("sqs"),
+        queue_url=settings.ORDERINGSTACK_QUEUE_URL,
+        dlq_url=settings.ORDERINGSTACK_DLQ_URL,
+        max_receives=settings.ORDERINGSTACK_MAX_RECEIVES,
+    )
+    metrics.add_metric(name="VendorBatches", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "orderingstack batch done",
+        extra={"sent": outcome.sent, "retried": outcome.retried, "dead_lettered": outcome.dead_lettered},
+    )
+    return outcome.response()
