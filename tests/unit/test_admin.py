@@ -151,3 +151,36 @@ def test_the_storyous_client_goes_to_the_secret_and_needs_both_parts(admin: Admi
     assert admin.show("m1")["storyous_client_set"] is False
     admin.set_storyous_client("m1", "client-1", "s3cret")
     assert secret("m1")["storyous_client_id"] == "client-1" and admin.show("m1")["storyous_client_set"] is True
+
+
+def test_enabling_voyado_and_orderingstack(admin: Admin) -> None:
+    admin.create_tenant("m1", "One", "Europe/Prague", "CZ", {})
+    admin.enable_voyado("m1", base_url="https://live.voyado.eastsideapps.io", api_key="vk")
+    tenant = admin.enable_orderingstack(
+        "m1",
+        base_url="https://ordering.3e.pl",
+        os_tenant="cafe-one",
+        grant="client_credentials",
+        credentials={"orderingstack_client_id": "id", "orderingstack_client_secret": "sec"},
+    )
+    assert tenant.vendors.enabled() == ["voyado", "orderingstack"]
+    assert secret("m1")["voyado_api_key"] == "vk" and secret("m1")["orderingstack_client_secret"] == "sec"
+    with pytest.raises(AdminError, match="orderingstack_username"):
+        admin.enable_orderingstack(
+            "m1",
+            base_url="https://ordering.3e.pl",
+            os_tenant="cafe-one",
+            grant="password",
+            credentials={"orderingstack_client_id": "id", "orderingstack_client_secret": "sec"},
+        )
+    with pytest.raises(AdminError, match="tenant: String should match pattern"):
+        admin.enable_orderingstack(
+            "m1",
+            base_url="https://ordering.3e.pl",
+            os_tenant="a b",
+            grant="client_credentials",
+            credentials={"orderingstack_client_id": "id", "orderingstack_client_secret": "sec"},
+        )
+    with pytest.raises(AdminError, match="API key"):
+        admin.enable_voyado("m1", base_url="https://live.voyado.eastsideapps.io", api_key=" ")
+    assert admin.show("m1")["vendors"]["orderingstack"]["grant"] == "client_credentials"

@@ -27,7 +27,7 @@ from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.errors import HubError, NotFound
 from loyalty_hub.logic.webhook import WEBHOOK_SECRET_KEYS
 from loyalty_hub.models.datasync import DeliveryPointer, parse_envelope
-from loyalty_hub.models.tenant import CustobarSettings, Place, Tenant
+from loyalty_hub.models.tenant import CustobarSettings, OrderingStackSettings, Place, Tenant, VoyadoSettings
 from loyalty_hub.secrets import secret_name
 
 LOCAL_STATE = Path(".local/stack.json")
@@ -148,7 +148,42 @@ class Admin:
             raise AdminError(f"{settings.auth} auth needs {', '.join(missing)}")
         stored = self._read_secret(tenant_id)
         self._write_secret(tenant_id, {**stored, **{name: credentials[name] for name in needed}})
-        updated = tenant.model_copy(update={"vendors": tenant.vendors.model_copy(update={"custobar": settings})})
+        return self._set_vendor(tenant, "custobar", settings)
+
+    def enable_voyado(
+        self, tenant_id: str, *, base_url: str, api_key: str, bucket_size: int = 60, refill_per_second: float = 1.0
+    ) -> Tenant:
+        """Voyado lookups for the tenant; the bridge's API key goes to the tenant's secret."""
+        tenant = self._tenant(tenant_id)
+        settings = _valid(
+            lambda: VoyadoSettings(
+                base_url=base_url,
+                bucket_size=bucket_size,
+                refill_per_second=refill_per_second,
+            )
+        )
+        if not api_key.strip():
+            raise AdminError("Voyado needs the bridge's API key (--api-key or VOYADO_API_KEY)")
+        self._write_secret(tenant_id, {**self._read_secret(tenant_id), "voyado_api_key": api_key})
+        return self._set_vendor(tenant, "voyado", settings)
+
+    def enable_orderingstack(
+        self, tenant_id: str, *, base_url: str, os_tenant: str, grant: str, credentials: dict[str, str]
+    ) -> Tenant:
+        """OrderingStack for the tenant; client id and secret (and user, for the password grant) go to the secret."""
+        tenant = self._tenant(tenant_id)
+        settings = _valid(lambda: OrderingStackSettings(base_url=base_url, tenant=os_tenant, grant=grant))
+        needed = ["orderingstack_client_id", "orderingstack_client_secret"]
+        if settings.grant == "password":
+            needed += ["orderingstack_username", "orderingstack_password"]
+        missing = [name for name in needed if not credentials.get(name)]
+        if missing:
+            raise AdminError(f"OrderingStack needs {', '.join(missing)}")
+        self._write_secret(tenant_id, {**self._read_secret(tenant_id), **{n: credentials[n] for n in needed}})
+        return self._set_vendor(tenant, "orderingstack", settings)
+
+    def _set_vendor(self, tenant: Tenant, vendor: str, settings: Any) -> Tenant:
+        updated = tenant.model_copy(update={"vendors": tenant.vendors.model_copy(update={vendor: settings})})
         self.tenants.put(updated)
         return updated
 
@@ -271,6 +306,38 @@ def _place(value: str) -> tuple[str, str]:
     return place_id, name
 
 
+def _vendor_commands(commands: Any) -> None:
+    custobar = commands.add_parser("enable-custobar", help="send this tenant's customers and sales to Custobar")
+    custobar.add_argument("tenant_id")
+    custobar.add_argument("--base-url", required=True, help="https://<company>.custobar.com")
+    custobar.add_argument("--auth", choices=["Token", "Bearer", "Basic"], default="Token")
+    custobar.add_argument("--field-prefix", required=True, help="company fields are <prefix>__<name>")
+    custobar.add_argument("--token", help="for Token or Bearer auth (or CUSTOBAR_TOKEN)")
+    custobar.add_argument("--username", help="for Basic auth")
+    custobar.add_argument("--password", help="for Basic auth (or CUSTOBAR_PASSWORD)")
+
+    disable = commands.add_parser("disable-vendor", help="stop sending to a vendor (its settings are kept)")
+    disable.add_argument("tenant_id")
+    disable.add_argument("vendor", choices=["custobar", "voyado", "orderingstack"])
+
+    voyado = commands.add_parser("enable-voyado", help="enrich this tenant's customers from Voyado")
+    voyado.add_argument("tenant_id")
+    voyado.add_argument("--base-url", required=True, help="https://live.voyado.eastsideapps.io")
+    voyado.add_argument("--api-key", help="the bridge's headless API key (or VOYADO_API_KEY)")
+    voyado.add_argument("--bucket-size", type=int, default=60)
+    voyado.add_argument("--refill-per-second", type=float, default=1.0)
+
+    ordering = commands.add_parser("enable-orderingstack", help="post this tenant's purchases to OrderingStack")
+    ordering.add_argument("tenant_id")
+    ordering.add_argument("--base-url", required=True)
+    ordering.add_argument("--os-tenant", required=True, help="OrderingStack's x-tenant")
+    ordering.add_argument("--grant", choices=["client_credentials", "password"], default="client_credentials")
+    ordering.add_argument("--client-id", required=True)
+    ordering.add_argument("--client-secret", help="or ORDERINGSTACK_CLIENT_SECRET")
+    ordering.add_argument("--username", help="for the password grant")
+    ordering.add_argument("--password", help="for the password grant (or ORDERINGSTACK_PASSWORD)")
+
+
 def parser() -> argparse.ArgumentParser:
     cli = argparse.ArgumentParser(prog="python -m loyalty_hub.admin", description=__doc__.splitlines()[0])
     where = cli.add_mutually_exclusive_group()
@@ -307,18 +374,7 @@ def parser() -> argparse.ArgumentParser:
     key.add_argument("tenant_id")
     key.add_argument("--rotate", action="store_true", help="revoke every earlier key")
 
-    custobar = commands.add_parser("enable-custobar", help="send this tenant's customers and sales to Custobar")
-    custobar.add_argument("tenant_id")
-    custobar.add_argument("--base-url", required=True, help="https://<company>.custobar.com")
-    custobar.add_argument("--auth", choices=["Token", "Bearer", "Basic"], default="Token")
-    custobar.add_argument("--field-prefix", required=True, help="company fields are <prefix>__<name>")
-    custobar.add_argument("--token", help="for Token or Bearer auth (or CUSTOBAR_TOKEN)")
-    custobar.add_argument("--username", help="for Basic auth")
-    custobar.add_argument("--password", help="for Basic auth (or CUSTOBAR_PASSWORD)")
-
-    disable = commands.add_parser("disable-vendor", help="stop sending to a vendor (its settings are kept)")
-    disable.add_argument("tenant_id")
-    disable.add_argument("vendor", choices=["custobar"])
+    _vendor_commands(commands)
 
     replay = commands.add_parser("replay", help="ingest archived deliveries again")
     replay.add_argument("tenant_id")
@@ -372,6 +428,31 @@ def main(argv: list[str] | None = None) -> int:
                     base_url=args.base_url,
                     auth=args.auth,
                     field_prefix=args.field_prefix,
+                    credentials=credentials,
+                )
+                print(json.dumps(tenant.model_dump(mode="json")["vendors"], indent=2))
+            case "enable-voyado":
+                tenant = admin.enable_voyado(
+                    args.tenant_id,
+                    base_url=args.base_url,
+                    api_key=args.api_key or os.environ.get("VOYADO_API_KEY", ""),
+                    bucket_size=args.bucket_size,
+                    refill_per_second=args.refill_per_second,
+                )
+                print(json.dumps(tenant.model_dump(mode="json")["vendors"], indent=2))
+            case "enable-orderingstack":
+                credentials = {
+                    "orderingstack_client_id": args.client_id,
+                    "orderingstack_client_secret": args.client_secret
+                    or os.environ.get("ORDERINGSTACK_CLIENT_SECRET", ""),
+                    "orderingstack_username": args.username or "",
+                    "orderingstack_password": args.password or os.environ.get("ORDERINGSTACK_PASSWORD", ""),
+                }
+                tenant = admin.enable_orderingstack(
+                    args.tenant_id,
+                    base_url=args.base_url,
+                    os_tenant=args.os_tenant,
+                    grant=args.grant,
                     credentials=credentials,
                 )
                 print(json.dumps(tenant.model_dump(mode="json")["vendors"], indent=2))
