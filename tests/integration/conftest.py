@@ -28,6 +28,8 @@ def _free_port() -> int:
 class Running:
     api_url: str
     custobar_url: str
+    voyado_url: str
+    orderingstack_url: str
     state: Path
     process: subprocess.Popen[str]
 
@@ -47,7 +49,7 @@ def _isolated_environment() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     state = tmp_path_factory.mktemp("local") / "stack.json"
-    api_port, aws_port, custobar_port = _free_port(), _free_port(), _free_port()
+    api_port, aws_port, custobar_port, voyado_port, os_port = (_free_port() for _ in range(5))
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'layers/shared'}:{ROOT}"}
     env.pop("AWS_ENDPOINT_URL", None)
     process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
@@ -62,6 +64,10 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
             str(aws_port),
             "--custobar-port",
             str(custobar_port),
+            "--voyado-port",
+            str(voyado_port),
+            "--orderingstack-port",
+            str(os_port),
             "--state",
             str(state),
         ],
@@ -74,6 +80,14 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     if not wait_for(state.is_file, timeout=60):
         process.kill()
         raise RuntimeError(f"the local stack did not start:\n{process.communicate()[0]}")
-    yield Running(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{custobar_port}", state, process)
+    loopback = "http://127.0.0.1"
+    yield Running(
+        f"{loopback}:{api_port}",
+        f"{loopback}:{custobar_port}",
+        f"{loopback}:{voyado_port}",
+        f"{loopback}:{os_port}",
+        state,
+        process,
+    )
     process.send_signal(signal.SIGINT)
     process.wait(timeout=30)

@@ -5,7 +5,14 @@ import signal
 
 import pytest
 
-from loyalty_hub.local.stack import CUSTOBAR_TOKEN, http_json, wait_for
+from loyalty_hub.local.stack import (
+    CUSTOBAR_TOKEN,
+    ORDERINGSTACK_CLIENT,
+    ORDERINGSTACK_TENANT,
+    VOYADO_API_KEY,
+    http_json,
+    wait_for,
+)
 from loyalty_hub.local.template import ROOT
 from tests.integration.conftest import Running
 
@@ -70,6 +77,49 @@ def test_customer_changes_reach_the_custobar_sandbox(local_stack: Running, tenan
     got = http_json("GET", received)[1]
     assert got["customers"]["sty-IT-2DC1"]["it__total_sales"] == 4250
     assert got["sales"]["IT-1-0"]["sale_customer_id"] == "sty-IT-2DC1"
+
+
+def test_voyado_enriches_and_orderingstack_counts_purchases(local_stack: Running, tenant: dict[str, str]) -> None:
+    admin = local_stack.admin()
+    admin.enable_voyado(MERCHANT, base_url=local_stack.voyado_url, api_key=VOYADO_API_KEY)
+    admin.enable_orderingstack(
+        MERCHANT,
+        base_url=local_stack.orderingstack_url,
+        os_tenant=ORDERINGSTACK_TENANT,
+        grant="client_credentials",
+        credentials={
+            "orderingstack_client_id": ORDERINGSTACK_CLIENT[0],
+            "orderingstack_client_secret": ORDERINGSTACK_CLIENT[1],
+        },
+    )
+    webhook = f"{local_stack.api_url}/webhooks/storyous/{MERCHANT}/{PLACE}"
+    loyalty = {
+        "dataDomain": "Loyalty",
+        "data": [{"customerId": "IT-V1", "email": "nobody@example.cz", "_lastModifiedAt": "2024-07-12T09:00:00Z"}],
+    }
+    bills = {
+        "dataDomain": "Bills",
+        "data": [
+            {
+                "billId": "IT-V-1",
+                "customerId": "IT-V1",
+                "finalPrice": "9",
+                "paidAt": "2024-07-12T10:00:00+02:00",
+                "_lastModifiedAt": "2024-07-12T10:00:01Z",
+            }
+        ],
+    }
+    for body in (loyalty, bills):
+        assert http_json("POST", webhook, json.dumps(body).encode(), {"Authorization": tenant["secret"]})[0] == 200
+    voyado = f"{local_stack.voyado_url}/_sandbox/received"
+    assert wait_for(lambda: http_json("GET", voyado)[1]["accepted"] >= 1, timeout=30)  # looked up (not a member)
+    customer = f"{local_stack.api_url}/api/v1/customer/IT-V1"
+    record = http_json("GET", customer, headers={"Authorization": f"Bearer {tenant['key']}"})[1]
+    assert record["email"] == "nobody@example.cz" and record["points"] is None
+    received = f"{local_stack.orderingstack_url}/_sandbox/received"
+    # the worker authenticated and found no account for the customer, so it posted no events
+    assert wait_for(lambda: http_json("GET", received)[1]["tokens_issued"] >= 1, timeout=30)
+    assert http_json("GET", received)[1]["events"] == {}
 
 
 def test_an_unknown_route_answers_like_api_gateway(local_stack: Running) -> None:

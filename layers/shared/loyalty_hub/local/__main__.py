@@ -8,17 +8,30 @@ from pathlib import Path
 from types import FrameType
 
 from loyalty_hub.admin import LOCAL_STATE, Admin, Target
-from loyalty_hub.local.stack import CUSTOBAR_TOKEN, LocalStack, http_json, wait_for
+from loyalty_hub.local.stack import (
+    CUSTOBAR_TOKEN,
+    ORDERINGSTACK_CLIENT,
+    ORDERINGSTACK_TENANT,
+    VOYADO_API_KEY,
+    LocalStack,
+    http_json,
+    wait_for,
+)
 from loyalty_hub.local.template import ROOT
 
 DEMO_MERCHANT = "60b6512e66943300381c2d24"
 DEMO_PLACE = "60b6512e66943300381c2d25"
+DEMO_CUSTOMER = "M4E6D346F7257504B"
+DEMO_EMAIL = "alena@example.cz"
 DEMO_WEBHOOK_SECRET = "demo-webhook-secret"  # noqa: S105 - a local demo's, printed on purpose
 # The key the sample events in events/customer_api/ carry, so they work against this stack too.
 DEMO_KEY = "60b6512e66943300381c2d24.ZGVtby1rZXktZm9yLWxvY2FsLXVzZS1vbmx5LTAwMDAwMA"
 
 
 def demo(stack: LocalStack, state: Path) -> None:
+    # Imported here: the functions' observability objects read POWERTOOLS_* set by the stack at start.
+    from loyalty_hub.vendors.orderingstack import account_id  # noqa: PLC0415
+
     admin = Admin(Target.from_local(state))
     admin.create_tenant(DEMO_MERCHANT, "Demo Café", "Europe/Prague", "CZ", {DEMO_PLACE: "Náměstí"})
     admin.set_webhook_secret(DEMO_MERCHANT, DEMO_WEBHOOK_SECRET)
@@ -30,6 +43,19 @@ def demo(stack: LocalStack, state: Path) -> None:
         field_prefix="demo",
         credentials={"custobar_token": CUSTOBAR_TOKEN},
     )
+    admin.enable_voyado(DEMO_MERCHANT, base_url=stack.voyado_url, api_key=VOYADO_API_KEY)
+    admin.enable_orderingstack(
+        DEMO_MERCHANT,
+        base_url=stack.orderingstack_url,
+        os_tenant=ORDERINGSTACK_TENANT,
+        grant="client_credentials",
+        credentials={
+            "orderingstack_client_id": ORDERINGSTACK_CLIENT[0],
+            "orderingstack_client_secret": ORDERINGSTACK_CLIENT[1],
+        },
+    )
+    stack.voyado.add_contact(DEMO_EMAIL, bonus_points=322, member_level="Gold")
+    stack.orderingstack.add_account(account_id(DEMO_CUSTOMER), points=40)
     body = json.loads((ROOT / "events/webhook/bills-post.json").read_text())["body"].encode()
     webhook = f"{stack.api_url}/webhooks/storyous/{DEMO_MERCHANT}/{DEMO_PLACE}"
     status, answer = http_json(
@@ -46,12 +72,32 @@ def demo(stack: LocalStack, state: Path) -> None:
     if not wait_for(lambda: len(http_json("GET", received)[1]["customers"]) > 0, timeout=30):
         print("nothing reached the Custobar sandbox within 30 s: see the Capture/Custobar log lines", file=sys.stderr)
     print(f"Custobar sandbox holds {len(http_json('GET', received)[1]['customers'])} customers")
+    loyalty = {
+        "dataDomain": "Loyalty",
+        "data": [
+            {
+                "customerId": DEMO_CUSTOMER,
+                "firstName": "Alena",
+                "email": DEMO_EMAIL,
+                "consents": {"email": True},
+                "_lastModifiedAt": "2024-07-12T09:00:00Z",
+            }
+        ],
+    }
+    http_json("POST", webhook, json.dumps(loyalty).encode(), {"Authorization": DEMO_WEBHOOK_SECRET})
+    one = f"{stack.api_url}/api/v1/customer/{DEMO_CUSTOMER}"
+    if wait_for(lambda: http_json("GET", one, headers=auth)[1].get("points") == 322, timeout=30):
+        print("Voyado enrichment arrived: the demo customer has 322 points (Voyado's, over OrderingStack's 40)")
+    events = http_json("GET", f"{stack.orderingstack_url}/_sandbox/received")[1]["events"]
+    print(f"OrderingStack sandbox holds {len(events)} purchase events")
     print(
         f"""
 loyalty-hub is running (Ctrl-C stops it)
   API                 {stack.api_url}   (webhook, DailyStory API, {stack.api_url}/api/v1/openapi.json)
   AWS (moto)          {stack.endpoint_url}
   Custobar sandbox    {stack.custobar_url}   (what it received: {stack.custobar_url}/_sandbox/received)
+  Voyado sandbox      {stack.voyado_url}   ({stack.voyado_url}/_sandbox/received)
+  OrderingStack       {stack.orderingstack_url}   ({stack.orderingstack_url}/_sandbox/received)
   demo tenant         {DEMO_MERCHANT}, place {DEMO_PLACE}
   webhook secret      {DEMO_WEBHOOK_SECRET}
   DailyStory key      {DEMO_KEY}
@@ -71,10 +117,18 @@ def main() -> int:
     cli.add_argument("--api-port", type=int, default=3000)
     cli.add_argument("--aws-port", type=int, default=4566)
     cli.add_argument("--custobar-port", type=int, default=3101)
+    cli.add_argument("--voyado-port", type=int, default=3102)
+    cli.add_argument("--orderingstack-port", type=int, default=3103)
     cli.add_argument("--no-demo", action="store_true", help="start empty: no tenant, no replayed delivery")
     cli.add_argument("--state", type=Path, default=LOCAL_STATE, help="where to write the endpoints and names")
     args = cli.parse_args()
-    stack = LocalStack(api_port=args.api_port, aws_port=args.aws_port, custobar_port=args.custobar_port).start()
+    stack = LocalStack(
+        api_port=args.api_port,
+        aws_port=args.aws_port,
+        custobar_port=args.custobar_port,
+        voyado_port=args.voyado_port,
+        orderingstack_port=args.orderingstack_port,
+    ).start()
     stack.write_state(args.state)
     stopped = False
 

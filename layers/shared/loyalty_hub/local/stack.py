@@ -32,11 +32,17 @@ from loyalty_hub import aws
 from loyalty_hub.local import template
 from loyalty_hub.local.apigw import ApiGatewayWsgi, LambdaContext, Route
 from loyalty_hub.local.sandboxes.custobar import CustobarSandbox
+from loyalty_hub.local.sandboxes.orderingstack import OrderingStackSandbox
+from loyalty_hub.local.sandboxes.voyado import VoyadoSandbox
 
 Handler = Callable[[dict[str, Any], Any], Any]
 HOST = "127.0.0.1"  # every local server binds loopback only
 REGION: Final = "eu-central-1"
-CUSTOBAR_TOKEN = "local-custobar-token"  # noqa: S105 - the sandbox's, printed by make run
+# The sandboxes' credentials: local only, printed by make run.
+CUSTOBAR_TOKEN = "local-custobar-token"  # noqa: S105
+VOYADO_API_KEY = "local-voyado-key"
+ORDERINGSTACK_CLIENT = ("loyalty-hub", "local-orderingstack-secret")
+ORDERINGSTACK_TENANT = "demo-tenant"
 RETRY_AFTER_SECONDS = 2  # a failed message is visible again this soon (Lambda waits the visibility timeout)
 MOTO_ACCOUNT = "123456789012"  # moto's default account
 
@@ -54,6 +60,8 @@ class LocalStack:
     api_port: int = 3000
     aws_port: int = 4566
     custobar_port: int = 3101
+    voyado_port: int = 3102
+    orderingstack_port: int = 3103
     stage: str = "dev"
     prefix: str = "loyalty-hub-local"
     names: dict[str, str] = field(default_factory=dict)
@@ -64,6 +72,12 @@ class LocalStack:
     _api: BaseWSGIServer | None = None
     _sandboxes: list[BaseWSGIServer] = field(default_factory=list)
     custobar: CustobarSandbox = field(default_factory=lambda: CustobarSandbox(token=CUSTOBAR_TOKEN))
+    voyado: VoyadoSandbox = field(default_factory=lambda: VoyadoSandbox(api_key=VOYADO_API_KEY))
+    orderingstack: OrderingStackSandbox = field(
+        default_factory=lambda: OrderingStackSandbox(
+            client_id=ORDERINGSTACK_CLIENT[0], client_secret=ORDERINGSTACK_CLIENT[1], tenant=ORDERINGSTACK_TENANT
+        )
+    )
 
     @property
     def endpoint_url(self) -> str:
@@ -77,8 +91,17 @@ class LocalStack:
     def custobar_url(self) -> str:
         return f"http://{HOST}:{self.custobar_port}"
 
+    @property
+    def voyado_url(self) -> str:
+        return f"http://{HOST}:{self.voyado_port}"
+
+    @property
+    def orderingstack_url(self) -> str:
+        return f"http://{HOST}:{self.orderingstack_port}"
+
     # ------------------------------------------------------------ lifecycle
     def start(self) -> "LocalStack":
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's access log: one line per queue poll
         self._aws = ThreadedMotoServer(ip_address=HOST, port=self.aws_port, verbose=False)
         self._aws.start()
         # moto accepts any credentials; these keep a developer's real ones out of the local stack.
@@ -93,13 +116,17 @@ class LocalStack:
         os.environ.pop("AWS_PROFILE", None)
         resolver = self._create_resources()
         self._load_functions(resolver)
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's access log: one line per queue poll
         api = ApiGatewayWsgi(self._routes(), stage=self.stage, access_log=True)
         self._api = make_server(HOST, self.api_port, api, threaded=True)
         self._spawn(self._api.serve_forever, "api")
-        sandbox = make_server(HOST, self.custobar_port, self.custobar, threaded=True)
-        self._sandboxes.append(sandbox)
-        self._spawn(sandbox.serve_forever, "custobar-sandbox")
+        for port, app, name in (
+            (self.custobar_port, self.custobar, "custobar"),
+            (self.voyado_port, self.voyado, "voyado"),
+            (self.orderingstack_port, self.orderingstack, "orderingstack"),
+        ):
+            sandbox = make_server(HOST, port, app, threaded=True)
+            self._sandboxes.append(sandbox)
+            self._spawn(sandbox.serve_forever, f"{name}-sandbox")
         for function in self.functions.values():
             for name, event in function.events.items():
                 if event["Type"] == "DynamoDB":
@@ -132,6 +159,8 @@ class LocalStack:
             "raw_bucket": env["RAW_BUCKET"],
             "ingest_queue_url": env["INGEST_QUEUE_URL"],
             "custobar_url": self.custobar_url,
+            "voyado_url": self.voyado_url,
+            "orderingstack_url": self.orderingstack_url,
         }
 
     def write_state(self, path: Path) -> None:
