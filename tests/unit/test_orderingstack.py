@@ -9,6 +9,7 @@ from typing import Any
 import boto3
 import pytest
 
+from functions.orderingstack import app as orderingstack_app
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.entities import EntityStore
 from loyalty_hub.dal.tenants import TenantStore
@@ -21,6 +22,7 @@ from loyalty_hub.vendors.errors import RetryableError
 from loyalty_hub.vendors.orderingstack import OrderingStack, account_id, event_id
 from loyalty_hub.vendors.worker import VendorMessage
 from tests.support.deliveries import archive, bill, customer_item
+from tests.support.events import load
 from tests.support.stack import MERCHANT, PLACE, REGION, Stack, add_tenant
 from tests.support.wsgi_transport import session_for
 
@@ -193,3 +195,20 @@ def test_orderingstack_points_rank_after_voyado(
     ingest.apply_enrichment(ingest.default_deps(), voyado)
     item = customer_item(stack.customers_table, MERCHANT, "C1")
     assert item is not None and item["points"] == Decimal(7)
+
+
+def test_the_handler_and_its_sample_event(
+    stack: Stack,
+    vendor: OrderingStack,
+    sandbox: OrderingStackSandbox,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sandbox.add_account(account_id("M4E6D346F7257504B"), points=1)
+    purchases(stack, "M4E6D346F7257504B", ["TM2024023171"])
+    orderingstack_app._orderingstack.cache_clear()
+    settings = orderingstack_app._orderingstack()[1]
+    monkeypatch.setattr(orderingstack_app, "_orderingstack", lambda: (vendor, settings))
+    event = load("orderingstack/sqs-change.json")
+    assert orderingstack_app.lambda_handler(event, lambda_context) == {"batchItemFailures": []}
+    assert list(sandbox.events) == [event_id(MERCHANT, "TM2024023171")]

@@ -13,6 +13,7 @@ from werkzeug.wrappers import Response
 
 from functions.capture import app as capture_app
 from functions.ingest import app as ingest_app
+from functions.voyado import app as voyado_app
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.ratelimit import TokenBucket
 from loyalty_hub.dal.tenants import TenantStore
@@ -24,7 +25,7 @@ from loyalty_hub.vendors.errors import PermanentError, RetryableError
 from loyalty_hub.vendors.voyado import AUTH_RETRY_SECONDS, Voyado, lookup_identity, shop_bucket
 from loyalty_hub.vendors.worker import VendorMessage
 from tests.support.deliveries import archive, bill, customer_item
-from tests.support.events import sqs_event
+from tests.support.events import load, sqs_event
 from tests.support.stack import MERCHANT, PLACE, REGION, Stack, add_tenant
 from tests.support.streams import stream_event
 from tests.support.wsgi_transport import session_for
@@ -271,3 +272,13 @@ def test_an_older_enrichment_never_replaces_a_newer_one(stack: Stack, voyado: Vo
     ingest.apply_enrichment(ingest.default_deps(), older)
     item = customer_item(stack.customers_table, MERCHANT, "C1")
     assert item is not None and item["points"] == Decimal(50)
+
+
+def test_the_handler_and_its_sample_event(
+    stack: Stack, voyado: Voyado, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loyalty(stack, "M4E6D346F7257504B", "alena@example.cz")
+    voyado_app._voyado.cache_clear()
+    settings = voyado_app._voyado()[1]
+    monkeypatch.setattr(voyado_app, "_voyado", lambda: (voyado, settings))
+    assert voyado_app.lambda_handler(load("voyado/sqs-change.json"), lambda_context) == {"batchItemFailures": []}
