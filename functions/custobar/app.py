@@ -3,7 +3,6 @@
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loyalty_hub import aws, config
@@ -13,7 +12,7 @@ from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.observability import logger, metrics
 from loyalty_hub.secrets import tenant_secrets
 from loyalty_hub.vendors.custobar import Custobar
-from loyalty_hub.vendors.worker import process_batch
+from loyalty_hub.vendors.worker import handle
 
 
 @cache
@@ -33,17 +32,10 @@ def _custobar() -> tuple[Custobar, config.CustobarWorkerSettings]:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     vendor, settings = _custobar()
-    outcome = process_batch(
+    return handle(
         event,
         vendor,
-        sqs=aws.client("sqs"),
         queue_url=settings.CUSTOBAR_QUEUE_URL,
         dlq_url=settings.CUSTOBAR_DLQ_URL,
         max_receives=settings.CUSTOBAR_MAX_RECEIVES,
     )
-    metrics.add_metric(name="VendorBatches", unit=MetricUnit.Count, value=1)
-    logger.info(
-        "custobar batch done",
-        extra={"sent": outcome.sent, "retried": outcome.retried, "dead_lettered": outcome.dead_lettered},
-    )
-    return outcome.response()

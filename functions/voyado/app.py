@@ -4,7 +4,6 @@ sent back through the ingest queue; failures retried or dead-lettered by the sha
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loyalty_hub import aws, config
@@ -14,7 +13,7 @@ from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.observability import logger, metrics
 from loyalty_hub.secrets import tenant_secrets
 from loyalty_hub.vendors.voyado import Voyado, shop_bucket
-from loyalty_hub.vendors.worker import process_batch
+from loyalty_hub.vendors.worker import handle
 
 
 @cache
@@ -36,17 +35,10 @@ def _voyado() -> tuple[Voyado, config.VoyadoWorkerSettings]:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     vendor, settings = _voyado()
-    outcome = process_batch(
+    return handle(
         event,
         vendor,
-        sqs=aws.client("sqs"),
         queue_url=settings.VOYADO_QUEUE_URL,
         dlq_url=settings.VOYADO_DLQ_URL,
         max_receives=settings.VOYADO_MAX_RECEIVES,
     )
-    metrics.add_metric(name="VendorBatches", unit=MetricUnit.Count, value=1)
-    logger.info(
-        "voyado batch done",
-        extra={"sent": outcome.sent, "retried": outcome.retried, "dead_lettered": outcome.dead_lettered},
-    )
-    return outcome.response()

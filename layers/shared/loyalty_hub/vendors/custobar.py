@@ -17,14 +17,12 @@ import requests
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.entities import EntityStore
 from loyalty_hub.dal.tenants import TenantStore
-from loyalty_hub.errors import NotFound
 from loyalty_hub.logic.projection import counted_bills
 from loyalty_hub.models.tenant import CustobarSettings
-from loyalty_hub.observability import logger
 from loyalty_hub.storyous.mapping import parse_money
 from loyalty_hub.vendors import http
 from loyalty_hub.vendors.errors import PermanentError
-from loyalty_hub.vendors.worker import VendorMessage
+from loyalty_hub.vendors.worker import VendorMessage, tenant_vendor_settings
 
 BATCH = 500  # Custobar's own plugins upload at most 500 records per request
 _KEEP = re.compile(r"[A-Za-z0-9]")
@@ -139,14 +137,10 @@ class Custobar:
     def deliver(self, tenant_id: str, messages: Sequence[VendorMessage]) -> None:
         """One upload per 500 customers: Custobar does not say which record it refused, so a refusal
         fails the whole group (docs/decisions.md D14)."""
-        try:
-            tenant = self._tenants.get(tenant_id)
-        except NotFound as exc:
-            raise PermanentError(f"unknown tenant {tenant_id}") from exc
-        settings = tenant.vendors.custobar
-        if settings is None or not settings.enabled:
-            logger.info("custobar is not enabled for the tenant; changes dropped", extra={"tenant": tenant_id})
+        found = tenant_vendor_settings(self._tenants, tenant_id, self.name)
+        if found is None:
             return
+        tenant, settings = found
         secret = self._secrets(tenant_id)
         items = self._customers.get_many(tenant_id, {m.customer_id for m in messages})
         payload = [customer_payload(item, settings, tenant.country) for item in items.values()]

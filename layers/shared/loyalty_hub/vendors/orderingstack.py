@@ -18,14 +18,12 @@ import requests
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.entities import EntityStore
 from loyalty_hub.dal.tenants import TenantStore
-from loyalty_hub.errors import NotFound
 from loyalty_hub.logic.projection import counted_bills
 from loyalty_hub.models.enrichment import EnrichmentUpdate
 from loyalty_hub.models.tenant import OrderingStackSettings
-from loyalty_hub.observability import logger
 from loyalty_hub.vendors import http
 from loyalty_hub.vendors.errors import PermanentError, RetryableError, VendorError
-from loyalty_hub.vendors.worker import VendorMessage
+from loyalty_hub.vendors.worker import VendorMessage, tenant_vendor_settings
 
 RENEW_BEFORE_SECONDS = 60
 _UNSAFE = re.compile(r"[^a-zA-Z0-9._-]")
@@ -84,14 +82,10 @@ class OrderingStack:
         self._now = now
 
     def deliver(self, tenant_id: str, messages: Sequence[VendorMessage]) -> dict[int, VendorError]:
-        try:
-            tenant = self._tenants.get(tenant_id)
-        except NotFound as exc:
-            raise PermanentError(f"unknown tenant {tenant_id}") from exc
-        settings = tenant.vendors.orderingstack
-        if settings is None or not settings.enabled:
-            logger.info("orderingstack is not enabled for the tenant; changes dropped", extra={"tenant": tenant_id})
+        found = tenant_vendor_settings(self._tenants, tenant_id, self.name)
+        if found is None:
             return {}
+        _, settings = found
         secret = self._secrets(tenant_id)
         items = self._customers.get_many(tenant_id, {m.customer_id for m in messages})
         errors: dict[int, VendorError] = {}

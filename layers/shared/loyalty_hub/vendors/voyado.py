@@ -16,13 +16,12 @@ import requests
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.ratelimit import TokenBucket
 from loyalty_hub.dal.tenants import TenantStore
-from loyalty_hub.errors import NotFound
 from loyalty_hub.models.enrichment import EnrichmentUpdate
 from loyalty_hub.models.tenant import VoyadoSettings
 from loyalty_hub.observability import logger
 from loyalty_hub.vendors import http
 from loyalty_hub.vendors.errors import PermanentError, RetryableError, VendorError
-from loyalty_hub.vendors.worker import VendorMessage, vendor_metric
+from loyalty_hub.vendors.worker import VendorMessage, tenant_vendor_settings, vendor_metric
 
 NOT_FOUND_CODES = ("ContactNotFound", "CustomerNotFoundInShopify")
 AUTH_RETRY_SECONDS = 900.0  # a bad key needs a person; keep the messages meanwhile
@@ -96,14 +95,10 @@ class Voyado:
         self._now = now
 
     def deliver(self, tenant_id: str, messages: Sequence[VendorMessage]) -> dict[int, VendorError]:
-        try:
-            tenant = self._tenants.get(tenant_id)
-        except NotFound as exc:
-            raise PermanentError(f"unknown tenant {tenant_id}") from exc
-        settings = tenant.vendors.voyado
-        if settings is None or not settings.enabled:
-            logger.info("voyado is not enabled for the tenant; changes dropped", extra={"tenant": tenant_id})
+        found = tenant_vendor_settings(self._tenants, tenant_id, self.name)
+        if found is None:
             return {}
+        _, settings = found
         key = str(self._secrets(tenant_id).get("voyado_api_key", ""))
         items = self._customers.get_many(tenant_id, {m.customer_id for m in messages})
         bucket = self._bucket_for(tenant_id, settings)

@@ -18,11 +18,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from pydantic import BaseModel, Field, ValidationError
 
-from loyalty_hub.observability import logger
+from loyalty_hub import aws
+from loyalty_hub.errors import NotFound
+from loyalty_hub.observability import logger, metrics
 from loyalty_hub.vendors.errors import PermanentError, RetryableError, VendorError
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
+
+    from loyalty_hub.dal.tenants import TenantStore
+    from loyalty_hub.models.tenant import Tenant
 
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_CAP_SECONDS = 900.0
@@ -54,6 +59,32 @@ class Outcome:
 
     def response(self) -> dict[str, list[dict[str, str]]]:
         return {"batchItemFailures": self.failures}
+
+
+def tenant_vendor_settings(tenants: "TenantStore", tenant_id: str, vendor: str) -> tuple["Tenant", Any] | None:
+    """The tenant and its settings for `vendor`, or None when it is not enabled (its changes are dropped)."""
+    try:
+        tenant = tenants.get(tenant_id)
+    except NotFound as exc:
+        raise PermanentError(f"unknown tenant {tenant_id}") from exc
+    settings = getattr(tenant.vendors, vendor)
+    if settings is None or not settings.enabled:
+        logger.info(f"{vendor} is not enabled for the tenant; changes dropped", extra={"tenant": tenant_id})
+        return None
+    return tenant, settings
+
+
+def handle(event: dict[str, Any], vendor: Vendor, *, queue_url: str, dlq_url: str, max_receives: int) -> dict[str, Any]:
+    """A vendor function's whole body: the batch through the framework, its outcome logged and counted."""
+    outcome = process_batch(
+        event, vendor, sqs=aws.client("sqs"), queue_url=queue_url, dlq_url=dlq_url, max_receives=max_receives
+    )
+    metrics.add_metric(name="VendorBatches", unit=MetricUnit.Count, value=1)
+    logger.info(
+        f"{vendor.name} batch done",
+        extra={"sent": outcome.sent, "retried": outcome.retried, "dead_lettered": outcome.dead_lettered},
+    )
+    return outcome.response()
 
 
 def full_jitter(attempt: int, rng: Callable[[float, float], float] = random.uniform) -> float:
