@@ -5,12 +5,11 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from loyalty_hub import aws, config
+from loyalty_hub import aws, config, secrets
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.entities import EntityStore
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.observability import logger, metrics
-from loyalty_hub.secrets import tenant_secrets
 from loyalty_hub.vendors.custobar import Custobar
 from loyalty_hub.vendors.worker import handle
 
@@ -20,10 +19,10 @@ def _custobar() -> tuple[Custobar, config.CustobarWorkerSettings]:
     settings = config.load(config.CustobarWorkerSettings)
     dynamodb = aws.client("dynamodb")
     vendor = Custobar(
-        TenantStore(settings.TENANTS_TABLE, cache_seconds=settings.TENANT_CACHE_SECONDS),
+        TenantStore.from_settings(settings),
         CustomerStore(dynamodb, settings.CUSTOMERS_TABLE),
         EntityStore(dynamodb, settings.ENTITIES_TABLE),
-        lambda tenant_id: tenant_secrets(settings.SECRETS_PREFIX, tenant_id, max_age=settings.SECRET_CACHE_SECONDS),
+        secrets.reader(settings),
     )
     return vendor, settings
 

@@ -6,13 +6,12 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from loyalty_hub import aws, config
+from loyalty_hub import aws, config, secrets
 from loyalty_hub.dal import archive
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.entities import EntityStore
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.observability import logger, metrics
-from loyalty_hub.secrets import tenant_secrets
 from loyalty_hub.vendors.orderingstack import OrderingStack
 from loyalty_hub.vendors.worker import handle
 
@@ -22,11 +21,11 @@ def _orderingstack() -> tuple[OrderingStack, config.OrderingStackWorkerSettings]
     settings = config.load(config.OrderingStackWorkerSettings)
     dynamodb, sqs = aws.client("dynamodb"), aws.client("sqs")
     vendor = OrderingStack(
-        TenantStore(settings.TENANTS_TABLE, cache_seconds=settings.TENANT_CACHE_SECONDS),
+        TenantStore.from_settings(settings),
         CustomerStore(dynamodb, settings.CUSTOMERS_TABLE),
         EntityStore(dynamodb, settings.ENTITIES_TABLE),
         lambda update: archive.enqueue_enrichment(sqs, settings.INGEST_QUEUE_URL, update),
-        lambda tenant_id: tenant_secrets(settings.SECRETS_PREFIX, tenant_id, max_age=settings.SECRET_CACHE_SECONDS),
+        secrets.reader(settings),
     )
     return vendor, settings
 

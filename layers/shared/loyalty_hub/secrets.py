@@ -3,10 +3,12 @@
 Read through Powertools Parameters, which caches each value in memory for `max_age` seconds.
 """
 
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.utilities import parameters
 
+from loyalty_hub.config import TenantSettings
 from loyalty_hub.errors import ConfigurationError, Unavailable
 
 
@@ -27,3 +29,8 @@ def tenant_secrets(prefix: str, tenant_id: str, *, max_age: int) -> dict[str, An
     if not isinstance(value, dict):
         raise ConfigurationError(f"secret {name} is not a JSON object")
     return value
+
+
+def reader(settings: TenantSettings) -> Callable[[str], dict[str, Any]]:
+    """tenant id -> that tenant's secrets, as every function reads them."""
+    return lambda tenant_id: tenant_secrets(settings.SECRETS_PREFIX, tenant_id, max_age=settings.SECRET_CACHE_SECONDS)

@@ -45,27 +45,24 @@ def get_raw(s3: "S3Client", bucket: str, key: str) -> bytes:
 
 
 def enqueue(sqs: "SQSClient", queue_url: str, pointer: DeliveryPointer) -> None:
-    try:
-        sqs.send_message(
-            QueueUrl=queue_url,
-            MessageBody=pointer.model_dump_json(),
-            # One group per tenant: ingest is the single writer of a tenant's customers.
-            MessageGroupId=pointer.tenant_id,
-            MessageDeduplicationId=hashlib.sha256(pointer.key.encode()).hexdigest(),
-        )
-    except (ClientError, BotoCoreError) as exc:
-        raise Unavailable("could not enqueue the delivery") from exc
+    _send_ingest(
+        sqs, queue_url, pointer.tenant_id, pointer.model_dump_json(), identity=pointer.key, what="the delivery"
+    )
 
 
 def enqueue_enrichment(sqs: "SQSClient", queue_url: str, update: EnrichmentUpdate) -> None:
-    """Onto the ingest queue, in the tenant's group: ingest stays the single writer of its customers."""
     identity = f"{update.tenant_id}|{update.customer_id}|{update.vendor}|{update.observed_at.isoformat()}"
+    _send_ingest(sqs, queue_url, update.tenant_id, update.model_dump_json(), identity=identity, what="the enrichment")
+
+
+def _send_ingest(sqs: "SQSClient", queue_url: str, tenant_id: str, body: str, *, identity: str, what: str) -> None:
+    """Onto the ingest FIFO queue in the tenant's group: ingest is the single writer of a tenant's customers."""
     try:
         sqs.send_message(
             QueueUrl=queue_url,
-            MessageBody=update.model_dump_json(),
-            MessageGroupId=update.tenant_id,
+            MessageBody=body,
+            MessageGroupId=tenant_id,
             MessageDeduplicationId=hashlib.sha256(identity.encode()).hexdigest(),
         )
     except (ClientError, BotoCoreError) as exc:
-        raise Unavailable("could not queue the enrichment for ingest") from exc
+        raise Unavailable(f"could not queue {what} for ingest") from exc

@@ -10,6 +10,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from loyalty_hub import aws
+from loyalty_hub.config import TenantSettings
 from loyalty_hub.dal.codec import from_item, to_item
 from loyalty_hub.errors import ConfigurationError, NotFound, Unavailable
 from loyalty_hub.models.tenant import Tenant
@@ -33,6 +34,10 @@ class TenantStore:
         self._ttl = cache_seconds
         self._client = client or aws.client("dynamodb")
         self._clock = clock
+
+    @classmethod
+    def from_settings(cls, settings: TenantSettings) -> "TenantStore":
+        return cls(settings.TENANTS_TABLE, cache_seconds=settings.TENANT_CACHE_SECONDS)
 
     def get(self, tenant_id: str) -> Tenant:
         """The tenant, or NotFound; unknown ids are cached too so probing costs no extra reads."""

@@ -31,7 +31,7 @@ class CaptureDeps:
     @classmethod
     def from_settings(cls, settings: CaptureSettings) -> "CaptureDeps":
         return cls(
-            TenantStore(settings.TENANTS_TABLE, cache_seconds=settings.TENANT_CACHE_SECONDS),
+            TenantStore.from_settings(settings),
             aws.client("sqs"),
             settings.VENDOR_QUEUES,
         )

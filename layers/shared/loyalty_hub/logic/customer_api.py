@@ -8,7 +8,7 @@ from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from loyalty_hub import aws, config
+from loyalty_hub import aws, config, secrets
 from loyalty_hub.auth import DAILYSTORY_KEY_HASHES, api_credentials, key_matches
 from loyalty_hub.config import CustomerApiSettings
 from loyalty_hub.dal.customers import CustomerStore
@@ -19,7 +19,6 @@ from loyalty_hub.logic.customers import format_timestamp, parse_timestamp
 from loyalty_hub.models.customer import DAILYSTORY_FIELDS, CustomerRecord, CustomersPage
 from loyalty_hub.models.tenant import Tenant
 from loyalty_hub.observability import logger
-from loyalty_hub.secrets import tenant_secrets
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -34,14 +33,12 @@ class CustomerApiDeps:
     @classmethod
     def from_settings(cls, settings: CustomerApiSettings) -> "CustomerApiDeps":
         return cls(
-            tenants=TenantStore(settings.TENANTS_TABLE, cache_seconds=settings.TENANT_CACHE_SECONDS),
+            tenants=TenantStore.from_settings(settings),
             customers=CustomerStore(aws.client("dynamodb"), settings.CUSTOMERS_TABLE),
             snapshots=SnapshotStore(
                 aws.client("s3"), settings.SNAPSHOT_BUCKET, ttl_seconds=settings.SNAPSHOT_TTL_SECONDS
             ),
-            secrets=lambda tenant_id: tenant_secrets(
-                settings.SECRETS_PREFIX, tenant_id, max_age=settings.SECRET_CACHE_SECONDS
-            ),
+            secrets=secrets.reader(settings),
         )
 
 

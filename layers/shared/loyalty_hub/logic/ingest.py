@@ -41,7 +41,7 @@ class IngestDeps:
     def from_settings(cls, settings: IngestSettings) -> "IngestDeps":
         dynamodb = aws.client("dynamodb")
         return cls(
-            tenants=TenantStore(settings.TENANTS_TABLE, cache_seconds=settings.TENANT_CACHE_SECONDS),
+            tenants=TenantStore.from_settings(settings),
             s3=aws.client("s3"),
             entities=EntityStore(dynamodb, settings.ENTITIES_TABLE),
             customers=CustomerStore(dynamodb, settings.CUSTOMERS_TABLE),

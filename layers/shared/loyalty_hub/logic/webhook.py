@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from loyalty_hub import aws, config
+from loyalty_hub import aws, config, secrets
 from loyalty_hub.auth import matches_any, presented_secret
 from loyalty_hub.config import WebhookSettings
 from loyalty_hub.dal import archive
@@ -22,7 +22,6 @@ from loyalty_hub.errors import (
     Unauthorized,
 )
 from loyalty_hub.models.datasync import KNOWN_DOMAINS, DeliveryPointer, parse_envelope
-from loyalty_hub.secrets import tenant_secrets
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -53,12 +52,10 @@ class WebhookDeps:
     def from_settings(cls, settings: WebhookSettings) -> "WebhookDeps":
         return cls(
             settings=settings,
-            tenants=TenantStore(settings.TENANTS_TABLE, cache_seconds=settings.TENANT_CACHE_SECONDS),
+            tenants=TenantStore.from_settings(settings),
             s3=aws.client("s3"),
             sqs=aws.client("sqs"),
-            secrets=lambda tenant_id: tenant_secrets(
-                settings.SECRETS_PREFIX, tenant_id, max_age=settings.SECRET_CACHE_SECONDS
-            ),
+            secrets=secrets.reader(settings),
             clock=lambda: datetime.now(UTC),
         )
 
