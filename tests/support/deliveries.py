@@ -1,13 +1,12 @@
 """Deliveries as the webhook would have archived them, for driving ingest directly."""
 
-import hashlib
 import json
 from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 
-from loyalty_hub.dal.archive import archive_key
+from loyalty_hub.dal.archive import archive_delivery
 from loyalty_hub.dal.codec import from_item
 from loyalty_hub.models.datasync import DeliveryPointer
 
@@ -24,19 +23,15 @@ def archive(
     received_at: datetime | None = None,
 ) -> DeliveryPointer:
     body = json.dumps({"dataDomain": domain, "data": data}).encode()
-    sha = hashlib.sha256(body).hexdigest()
-    at = received_at or datetime(2024, 7, 12, 8, 0, tzinfo=UTC)
-    key = archive_key(tenant_id, place_id, domain, at, sha)
-    boto3.client("s3", region_name=REGION).put_object(Bucket=bucket, Key=key, Body=body)
-    return DeliveryPointer(
+    return archive_delivery(
+        boto3.client("s3", region_name=REGION),
+        bucket=bucket,
         tenant_id=tenant_id,
         place_id=place_id,
         domain=domain,
-        bucket=bucket,
-        key=key,
-        sha256=sha,
-        received_at=at,
+        body=body,
         entities=len(data),
+        received_at=received_at or datetime(2024, 7, 12, 8, 0, tzinfo=UTC),
     )
 
 

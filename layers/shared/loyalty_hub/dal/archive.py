@@ -44,6 +44,62 @@ def get_raw(s3: "S3Client", bucket: str, key: str) -> bytes:
     return response["Body"].read()
 
 
+def archive_delivery(
+    s3: "S3Client",
+    *,
+    bucket: str,
+    tenant_id: str,
+    place_id: str,
+    domain: str,
+    body: bytes,
+    entities: int,
+    received_at: datetime,
+) -> DeliveryPointer:
+    """Archives a DataSync body under its content-addressed key; returns the pointer ingest reads it by."""
+    sha256 = hashlib.sha256(body).hexdigest()
+    key = archive_key(tenant_id, place_id, domain, received_at, sha256)
+    put_raw(s3, bucket, key, body, sha256)
+    return DeliveryPointer(
+        tenant_id=tenant_id,
+        place_id=place_id,
+        domain=domain,
+        bucket=bucket,
+        key=key,
+        sha256=sha256,
+        received_at=received_at,
+        entities=entities,
+    )
+
+
+def store_delivery(
+    sqs: "SQSClient",
+    queue_url: str,
+    s3: "S3Client",
+    *,
+    bucket: str,
+    tenant_id: str,
+    place_id: str,
+    domain: str,
+    body: bytes,
+    entities: int,
+    received_at: datetime,
+) -> DeliveryPointer:
+    """Archive, then queue for ingest: the one way a delivery enters the hub, whether Storyous pushed it
+    or the scheduled pull fetched it."""
+    pointer = archive_delivery(
+        s3,
+        bucket=bucket,
+        tenant_id=tenant_id,
+        place_id=place_id,
+        domain=domain,
+        body=body,
+        entities=entities,
+        received_at=received_at,
+    )
+    enqueue(sqs, queue_url, pointer)
+    return pointer
+
+
 def enqueue(sqs: "SQSClient", queue_url: str, pointer: DeliveryPointer) -> None:
     _send_ingest(
         sqs, queue_url, pointer.tenant_id, pointer.model_dump_json(), identity=pointer.key, what="the delivery"

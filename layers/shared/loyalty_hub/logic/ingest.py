@@ -91,7 +91,8 @@ def ingest_delivery(deps: IngestDeps, pointer: DeliveryPointer) -> IngestReport:
     domain = envelope.dataDomain
     report = IngestReport(domain=domain, received=len(envelope.data), known_domain=domain in KNOWN_DOMAINS)
 
-    incoming = _latest_per_id(domain, envelope.data, tenant.zone, format_timestamp(pointer.received_at), report)
+    fallback_version = format_timestamp(pointer.received_at)
+    incoming, report.without_id = latest_per_id(domain, envelope.data, tenant.zone, fallback_version)
     stored = deps.entities.versions(tenant.tenant_id, domain, incoming)
     fresh = {eid: e for eid, e in incoming.items() if eid not in stored or stored[eid].version < e.version}
     report.stale = len(incoming) - len(fresh)
@@ -135,20 +136,22 @@ def apply_enrichment(deps: IngestDeps, update: EnrichmentUpdate) -> bool:
     return _write_customers(deps, batch, {}) > 0
 
 
-def _latest_per_id(
-    domain: str, data: list[dict[str, Any]], zone: tzinfo, fallback_version: str, report: IngestReport
-) -> dict[str, Incoming]:
-    """One entry per id: the highest `_lastModifiedAt` (the delivery's receipt time where there is none)."""
+def latest_per_id(
+    domain: str, data: list[dict[str, Any]], zone: tzinfo, fallback_version: str
+) -> tuple[dict[str, Incoming], int]:
+    """One entry per id: the highest `_lastModifiedAt` (the delivery's receipt time where there is none);
+    and how many entities had no id field."""
     latest: dict[str, Incoming] = {}
+    without_id = 0
     for body in data:
         entity_id, has_id = mapping.entity_id(domain, body)
-        report.without_id += not has_id
+        without_id += not has_id
         modified = mapping.parse_datetime(body.get(mapping.VERSION_FIELD), zone)
         version = format_timestamp(modified) if modified else fallback_version
         current = latest.get(entity_id)
         if current is None or current.version < version:
             latest[entity_id] = Incoming(entity_id, version, body)
-    return latest
+    return latest, without_id
 
 
 def _apply_bills(

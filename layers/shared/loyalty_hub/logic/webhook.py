@@ -21,7 +21,7 @@ from loyalty_hub.errors import (
     PayloadTooLarge,
     Unauthorized,
 )
-from loyalty_hub.models.datasync import KNOWN_DOMAINS, DeliveryPointer, parse_envelope
+from loyalty_hub.models.datasync import KNOWN_DOMAINS, parse_envelope
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -89,21 +89,19 @@ def accept_delivery(
     if not envelope.data:
         return accepted
 
-    received_at = deps.clock()
-    key = archive.archive_key(tenant_id, place_id, domain, received_at, sha256)
-    archive.put_raw(deps.s3, deps.settings.RAW_BUCKET, key, body, sha256)
-    pointer = DeliveryPointer(
+    pointer = archive.store_delivery(
+        deps.sqs,
+        deps.settings.INGEST_QUEUE_URL,
+        deps.s3,
+        bucket=deps.settings.RAW_BUCKET,
         tenant_id=tenant_id,
         place_id=place_id,
         domain=domain,
-        bucket=deps.settings.RAW_BUCKET,
-        key=key,
-        sha256=sha256,
-        received_at=received_at,
+        body=body,
         entities=len(envelope.data),
+        received_at=deps.clock(),
     )
-    archive.enqueue(deps.sqs, deps.settings.INGEST_QUEUE_URL, pointer)
-    return replace(accepted, archived_key=key)
+    return replace(accepted, archived_key=pointer.key)
 
 
 def _authorize(deps: WebhookDeps, tenant_id: str, authorization: str | None) -> None:

@@ -35,6 +35,7 @@ ID_FIELDS: Final[dict[str, tuple[str, ...]]] = {
 }
 GENERIC_ID_FIELDS: Final = ("id", "_id")
 VERSION_FIELD: Final = "_lastModifiedAt"
+BILL_ITEMS_FIELD: Final = "items"
 
 
 def entity_id(domain: str, entity: dict[str, Any]) -> tuple[str, bool]:
@@ -111,10 +112,19 @@ class BillFacts:
     deleted: bool
 
 
+def bill_customer_id(bill: dict[str, Any]) -> str | None:
+    return _text(bill, "customerId")
+
+
+def bill_has_items(bill: dict[str, Any]) -> bool:
+    """False for a bill from the REST list, which leaves items out (a bill's detail carries them)."""
+    return isinstance(bill.get(BILL_ITEMS_FIELD), list)
+
+
 def bill_facts(bill_id: str, bill: dict[str, Any], zone: tzinfo) -> BillFacts:
     categories: set[str] = set()
     products: set[str] = set()
-    for item in bill.get("items") or []:
+    for item in bill.get(BILL_ITEMS_FIELD) or []:
         if not isinstance(item, dict):
             continue
         if category := _text(item, "categoryId"):
@@ -123,7 +133,7 @@ def bill_facts(bill_id: str, bill: dict[str, Any], zone: tzinfo) -> BillFacts:
             products.add(product)
     return BillFacts(
         bill_id=bill_id,
-        customer_id=_text(bill, "customerId"),
+        customer_id=bill_customer_id(bill),
         amount=parse_money(bill.get("finalPrice")),
         paid_at=parse_datetime(bill.get("paidAt"), zone) or parse_datetime(bill.get("createdAt"), zone),
         currency=_text(bill, "currencyCode"),
