@@ -19,9 +19,10 @@ from moto import mock_aws
 
 from loyalty_hub import aws, config
 from loyalty_hub.dal import snapshots, tenants
-from loyalty_hub.logic import capture, customer_api, ingest, webhook
+from loyalty_hub.logic import capture, customer_api, ingest, pull, reconcile, webhook
 from loyalty_hub.models.tenant import Tenant
 from loyalty_hub.observability import logger
+from loyalty_hub.storyous import api as storyous_api
 from loyalty_hub.vendors import http as vendor_http
 from tests.support.doubles import LogCapture
 from tests.support.stack import REGION, Stack, add_tenant, create_stack
@@ -35,6 +36,9 @@ def reset_caches() -> None:
     ingest.default_deps.cache_clear()
     customer_api.default_deps.cache_clear()
     capture.default_deps.cache_clear()
+    pull.default_deps.cache_clear()
+    reconcile.default_deps.cache_clear()
+    storyous_api.reset_tokens()
     vendor_http.reset_sessions()
     snapshots.forget_all()
     tenants.clear_cache()

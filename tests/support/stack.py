@@ -38,6 +38,7 @@ class Stack:
     orderingstack_queue_url: str = ""
     orderingstack_dlq_url: str = ""
     rate_limit_table: str = "RateLimits"
+    sync_state_table: str = "SyncState"
 
     def env(self) -> dict[str, str]:
         return {
@@ -62,6 +63,7 @@ class Stack:
             "VOYADO_QUEUE_URL": self.voyado_queue_url,
             "VOYADO_DLQ_URL": self.voyado_dlq_url,
             "RATE_LIMIT_TABLE": self.rate_limit_table,
+            "SYNC_STATE_TABLE": self.sync_state_table,
         }
 
 
@@ -74,6 +76,7 @@ def create_stack(names: Stack = Stack()) -> Stack:
             "EntitiesTable": names.entities_table,
             "CustomersTable": names.customers_table,
             "RateLimitTable": names.rate_limit_table,
+            "SyncStateTable": names.sync_state_table,
         }[logical_id]
         ddb.create_table(**template.table_definition(logical_id, name))
     s3 = boto3.client("s3", region_name=REGION)

@@ -81,9 +81,38 @@ def test_events_are_valid_lambda_events(path: Any) -> None:
             assert record["dynamodb"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
     elif "Records" in event:
         assert all(r["eventSource"] == "aws:sqs" and isinstance(r["body"], str) for r in event["Records"])
+    elif path.parent.name in SCHEDULE_INPUTS:
+        # Scheduler hands the function its schedule's Input as the event: a sample may only add to it.
+        assert SCHEDULE_INPUTS[path.parent.name].items() <= event.items()
     else:
         assert event["httpMethod"] in {"GET", "POST", "PUT"} and event["path"].startswith("/")
         assert event["requestContext"]["stage"] and isinstance(event["headers"], dict)
+
+
+def schedules() -> dict[str, dict[str, Any]]:
+    return {
+        fn: event["Properties"]
+        for fn, r in FUNCTIONS.items()
+        for event in r["Properties"].get("Events", {}).values()
+        if event["Type"] == "ScheduleV2"
+    }
+
+
+SCHEDULE_INPUTS = {
+    FUNCTIONS[fn]["Properties"]["CodeUri"].split("/")[-1]: json.loads(props["Input"])
+    for fn, props in schedules().items()
+}
+
+
+def test_scheduled_jobs_run_at_a_rate_each_stage_sets_and_never_pile_up_retries() -> None:
+    assert set(schedules()) == {"StoryousPullFunction", "ReconcileFunction"}
+    parameters = template()["Parameters"]
+    for function, props in schedules().items():
+        rate = props["ScheduleExpression"]["Ref"]
+        assert parameters[rate]["Default"].startswith("rate("), function
+        assert props["State"] == {"Ref": "SchedulesState"}
+        assert props["RetryPolicy"]["MaximumRetryAttempts"] == 0  # the next run picks up where this one stopped
+        assert FUNCTIONS[function]["Properties"]["Timeout"] >= 60
 
 
 def test_vendor_queue_consumers_cap_their_concurrency() -> None:

@@ -3,7 +3,7 @@
 import os
 from functools import cache
 
-from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, Json, ValidationError
 
 from loyalty_hub.errors import ConfigurationError
 
@@ -30,6 +30,22 @@ class IngestSettings(TenantSettings):
     RAW_BUCKET: str = Field(min_length=1)
     ENTITIES_TABLE: str = Field(min_length=1)
     CUSTOMERS_TABLE: str = Field(min_length=1)
+
+
+class PullSettings(TenantSettings):
+    RAW_BUCKET: str = Field(min_length=1)
+    INGEST_QUEUE_URL: str = Field(min_length=1)
+    ENTITIES_TABLE: str = Field(min_length=1)
+    SYNC_STATE_TABLE: str = Field(min_length=1)
+    STORYOUS_API_URL: HttpUrl = HttpUrl("https://api.storyous.com")
+    STORYOUS_AUTH_URL: HttpUrl = HttpUrl("https://login.storyous.com/api/auth/authorize")
+    STORYOUS_PAGE_SIZE: int = Field(default=100, ge=1, le=100, description="bills per list request")
+    STORYOUS_BACKFILL_DAYS: int = Field(default=30, ge=0, description="how far back a new place's first pull reaches")
+    # Bills modified while a run pages through its chain, or stamped by a clock slightly behind ours,
+    # are read again by the next run: ingest ignores what it already has.
+    PULL_OVERLAP_SECONDS: int = Field(default=600, ge=0)
+    PULL_TIME_MARGIN_SECONDS: int = Field(default=30, ge=1, description="no page is started with less time left")
+    PULL_MAX_WAIT_SECONDS: int = Field(default=60, ge=0, description="a longer Retry-After defers to the next run")
 
 
 @cache
@@ -79,3 +95,18 @@ class OrderingStackWorkerSettings(TenantSettings):
     ORDERINGSTACK_QUEUE_URL: str = Field(min_length=1)
     ORDERINGSTACK_DLQ_URL: str = Field(min_length=1)
     ORDERINGSTACK_MAX_RECEIVES: int = Field(default=5, ge=1, description="the queue's maxReceiveCount")
+
+
+class ReconcileSettings(TenantSettings):
+    CUSTOMERS_TABLE: str = Field(min_length=1)
+    # The same {"custobar": "<queue url>", ...} capture uses: redriven and refresh messages go back there.
+    VENDOR_QUEUES: Json[dict[str, str]]
+    VENDOR_DEAD_LETTER_QUEUES: Json[dict[str, str]]  # {"custobar": "<dlq url>", ...}, redriven when due
+    # {"ingest-dlq": "<url>", "capture-failures": "<url>"}: their depth is reported, never redriven.
+    WATCHED_QUEUES: Json[dict[str, str]] = Field(default_factory=dict)
+    REDRIVE_MAX_ATTEMPTS: int = Field(default=3, ge=0, description="redrives per message before a person decides")
+    # A dead letter is due when it has sat in the DLQ for at least this * 4**redrives.
+    REDRIVE_BACKOFF_SECONDS: int = Field(default=3600, ge=0)
+    VOYADO_REFRESH_AGE_HOURS: int = Field(default=168, gt=0)
+    VOYADO_REFRESH_MAX_PER_TENANT: int = Field(default=2000, ge=0)
+    RECONCILE_TIME_MARGIN_SECONDS: int = Field(default=20, ge=0, description="stop starting work this close to timeout")

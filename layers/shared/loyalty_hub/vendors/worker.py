@@ -172,6 +172,12 @@ class _DeadLetters:
         }
         if error.status is not None:
             attributes["status"] = {"DataType": "Number", "StringValue": str(error.status)}
+        # Reconcile's redrive count travels with the message, so redrives stay bounded across cycles.
+        carried = record.get("messageAttributes") or {}
+        for name in ("redrives", "previous_reason"):
+            value = (carried.get(name) or {}).get("stringValue")
+            if value:
+                attributes[name] = {"DataType": carried[name].get("dataType", "String"), "StringValue": value}
         try:
             self.sqs.send_message(QueueUrl=self.dlq_url, MessageBody=record["body"], MessageAttributes=attributes)  # type: ignore[arg-type]
         except Exception:
