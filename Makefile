@@ -11,7 +11,7 @@ RUN := $(UV) run --frozen
 SAM := $(UV) run --frozen --project tools/sam sam
 PY_SOURCES := layers/shared/loyalty_hub functions tests benchmarks
 
-.PHONY: setup lock lint format unit integration validate build test bench clean run admin invoke
+.PHONY: setup lock lint format unit integration validate build test bench clean run admin invoke fire
 
 $(UV):  # uv itself, pinned, in a private venv: nothing but python3.13 is assumed on the machine
 	python3.13 -m venv .tools
@@ -67,3 +67,7 @@ admin: setup  ## tenant administration, e.g. make admin ARGS="--local list"
 invoke: setup  ## one function in-process against the running local stack: make invoke FN=WebhookFunction EVENT=events/webhook/bills-post.json
 	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<logical id> EVENT=events/<file>"; exit 2; }
 	@PYTHONPATH=layers/shared:. $(RUN) python -m loyalty_hub.local.invoke $(FN) $(EVENT)
+
+fire: setup  ## run a scheduled function now in the running local stack: make fire FN=StoryousPullFunction
+	@test -n "$(FN)" || { echo "usage: make fire FN=<logical id of a scheduled function>"; exit 2; }
+	@PYTHONPATH=layers/shared:. $(RUN) python -m loyalty_hub.local.invoke --fire $(FN)

@@ -30,6 +30,8 @@ class Running:
     custobar_url: str
     voyado_url: str
     orderingstack_url: str
+    storyous_url: str
+    control_url: str
     state: Path
     process: subprocess.Popen[str]
 
@@ -49,7 +51,9 @@ def _isolated_environment() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     state = tmp_path_factory.mktemp("local") / "stack.json"
-    api_port, aws_port, custobar_port, voyado_port, os_port = (_free_port() for _ in range(5))
+    api_port, aws_port, custobar_port, voyado_port, os_port, storyous_port, control_port = (
+        _free_port() for _ in range(7)
+    )
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'layers/shared'}:{ROOT}"}
     env.pop("AWS_ENDPOINT_URL", None)
     process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
@@ -68,6 +72,10 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
             str(voyado_port),
             "--orderingstack-port",
             str(os_port),
+            "--storyous-port",
+            str(storyous_port),
+            "--control-port",
+            str(control_port),
             "--state",
             str(state),
         ],
@@ -86,6 +94,8 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
         f"{loopback}:{custobar_port}",
         f"{loopback}:{voyado_port}",
         f"{loopback}:{os_port}",
+        f"{loopback}:{storyous_port}",
+        f"{loopback}:{control_port}",
         state,
         process,
     )

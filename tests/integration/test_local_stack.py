@@ -2,6 +2,7 @@
 
 import json
 import signal
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -9,6 +10,7 @@ from loyalty_hub.local.stack import (
     CUSTOBAR_TOKEN,
     ORDERINGSTACK_CLIENT,
     ORDERINGSTACK_TENANT,
+    STORYOUS_CLIENT,
     VOYADO_API_KEY,
     http_json,
     wait_for,
@@ -120,6 +122,44 @@ def test_voyado_enriches_and_orderingstack_counts_purchases(local_stack: Running
     # the worker authenticated and found no account for the customer, so it posted no events
     assert wait_for(lambda: http_json("GET", received)[1]["tokens_issued"] >= 1, timeout=30)
     assert http_json("GET", received)[1]["events"] == {}
+
+
+def test_the_storyous_pull_fires_on_demand_and_brings_in_a_bill_no_webhook_delivered(
+    local_stack: Running, tenant: dict[str, str]
+) -> None:
+    status, listed = http_json("GET", f"{local_stack.control_url}/schedules")
+    assert status == 200
+    assert {s["function"]: s["expression"] for s in listed["schedules"]} == {
+        "StoryousPullFunction": "rate(15 minutes)",
+        "ReconcileFunction": "rate(1 hour)",
+    }
+    local_stack.admin().set_storyous_client(MERCHANT, *STORYOUS_CLIENT)
+    recent = (datetime.now(UTC) - timedelta(hours=2)).isoformat(timespec="seconds")
+    missed = {
+        "billId": "IT-PULLED-1",
+        "customerId": "C-PULLED",
+        "finalPrice": "99.00",
+        "paidAt": recent,
+        "createdAt": recent,
+        "currencyCode": "CZK",
+        "refunded": False,
+        "_lastModifiedAt": recent,
+        "items": [{"name": "Tea", "amount": 1, "price": 99, "productId": "p:tea", "categoryId": "c:tea"}],
+    }
+    bills = f"{local_stack.storyous_url}/_sandbox/bills/{MERCHANT}-{PLACE}"
+    assert http_json("POST", bills, json.dumps(missed).encode()) == (200, {"stored": 1})
+
+    status, fired = http_json("POST", f"{local_stack.control_url}/schedules/StoryousPullFunction", timeout=120)
+
+    assert status == 200 and fired["result"]["bills_queued"] == 1 and fired["result"]["failed"] == 0
+    auth = {"Authorization": f"Bearer {tenant['key']}"}
+    one = f"{local_stack.api_url}/api/v1/customer/C-PULLED"
+    assert wait_for(lambda: http_json("GET", one, headers=auth)[0] == 200, timeout=30)
+    assert http_json("GET", one, headers=auth)[1]["total_sales"] == 99.0
+    # A second run finds nothing new: the cursor moved and the bill is known.
+    again = http_json("POST", f"{local_stack.control_url}/schedules/StoryousPullFunction", timeout=120)[1]
+    assert again["result"]["bills_queued"] == 0
+    assert http_json("POST", f"{local_stack.control_url}/schedules/ReconcileFunction", timeout=120)[0] == 200
 
 
 def test_an_unknown_route_answers_like_api_gateway(local_stack: Running) -> None:

@@ -4,6 +4,7 @@ import argparse
 import json
 import signal
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 
@@ -12,6 +13,7 @@ from loyalty_hub.local.stack import (
     CUSTOBAR_TOKEN,
     ORDERINGSTACK_CLIENT,
     ORDERINGSTACK_TENANT,
+    STORYOUS_CLIENT,
     VOYADO_API_KEY,
     LocalStack,
     http_json,
@@ -35,6 +37,7 @@ def demo(stack: LocalStack, state: Path) -> None:
     admin = Admin(Target.from_local(state))
     admin.create_tenant(DEMO_MERCHANT, "Demo Café", "Europe/Prague", "CZ", {DEMO_PLACE: "Náměstí"})
     admin.set_webhook_secret(DEMO_MERCHANT, DEMO_WEBHOOK_SECRET)
+    admin.set_storyous_client(DEMO_MERCHANT, *STORYOUS_CLIENT)
     admin.add_dailystory_key(DEMO_MERCHANT, DEMO_KEY)
     admin.enable_custobar(
         DEMO_MERCHANT,
@@ -90,6 +93,7 @@ def demo(stack: LocalStack, state: Path) -> None:
         print("Voyado enrichment arrived: the demo customer has 322 points (Voyado's, over OrderingStack's 40)")
     events = http_json("GET", f"{stack.orderingstack_url}/_sandbox/received")[1]["events"]
     print(f"OrderingStack sandbox holds {len(events)} purchase events")
+    pull_a_missed_bill(stack, one, auth, body)
     print(
         f"""
 loyalty-hub is running (Ctrl-C stops it)
@@ -98,6 +102,8 @@ loyalty-hub is running (Ctrl-C stops it)
   Custobar sandbox    {stack.custobar_url}   (what it received: {stack.custobar_url}/_sandbox/received)
   Voyado sandbox      {stack.voyado_url}   ({stack.voyado_url}/_sandbox/received)
   OrderingStack       {stack.orderingstack_url}   ({stack.orderingstack_url}/_sandbox/received)
+  Storyous API        {stack.storyous_url}   (pulled by StoryousPullFunction; {stack.storyous_url}/_sandbox/received)
+  schedules           {stack.control_url}/schedules   (fire one now: make fire FN=StoryousPullFunction)
   demo tenant         {DEMO_MERCHANT}, place {DEMO_PLACE}
   webhook secret      {DEMO_WEBHOOK_SECRET}
   DailyStory key      {DEMO_KEY}
@@ -112,6 +118,23 @@ loyalty-hub is running (Ctrl-C stops it)
     )
 
 
+def pull_a_missed_bill(stack: LocalStack, one: str, auth: dict[str, str], delivered: bytes) -> None:
+    """Storyous holds a bill whose webhook never came: the scheduled pull, fired now, brings it in."""
+    bills = json.loads(delivered)["data"]
+    for bill in bills:  # what Storyous holds of the delivery above; older than the pull's back-fill window
+        stack.storyous.put_bill(DEMO_MERCHANT, DEMO_PLACE, bill)
+    recent = (datetime.now(UTC) - timedelta(hours=1)).isoformat(timespec="seconds")
+    missed = {**bills[0], "billId": "TM-MISSED-1", "paidAt": recent, "createdAt": recent, "_lastModifiedAt": recent}
+    stack.storyous.put_bill(DEMO_MERCHANT, DEMO_PLACE, missed)
+    before = http_json("GET", one, headers=auth)[1].get("total_orders", 0)
+    report = stack.fire("StoryousPullFunction")
+    print(f"fired the Storyous pull: {report['bills_queued']} bill(s) queued that no webhook delivered")
+    if wait_for(lambda: http_json("GET", one, headers=auth)[1].get("total_orders", 0) > before, timeout=30):
+        print(f"the demo customer now has {http_json('GET', one, headers=auth)[1]['total_orders']} orders")
+    else:
+        print("the pulled bill was not ingested within 30 s: see the IngestFunction log lines", file=sys.stderr)
+
+
 def main() -> int:
     cli = argparse.ArgumentParser(prog="make run", description=__doc__)
     cli.add_argument("--api-port", type=int, default=3000)
@@ -119,6 +142,8 @@ def main() -> int:
     cli.add_argument("--custobar-port", type=int, default=3101)
     cli.add_argument("--voyado-port", type=int, default=3102)
     cli.add_argument("--orderingstack-port", type=int, default=3103)
+    cli.add_argument("--storyous-port", type=int, default=3104)
+    cli.add_argument("--control-port", type=int, default=3100, help="GET /schedules, POST /schedules/<function>")
     cli.add_argument("--no-demo", action="store_true", help="start empty: no tenant, no replayed delivery")
     cli.add_argument("--state", type=Path, default=LOCAL_STATE, help="where to write the endpoints and names")
     args = cli.parse_args()
@@ -128,6 +153,8 @@ def main() -> int:
         custobar_port=args.custobar_port,
         voyado_port=args.voyado_port,
         orderingstack_port=args.orderingstack_port,
+        storyous_port=args.storyous_port,
+        control_port=args.control_port,
     ).start()
     stack.write_state(args.state)
     stopped = False

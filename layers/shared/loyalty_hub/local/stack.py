@@ -8,6 +8,8 @@
   events (no stage prefix, like `sam local start-api`).
 - SQS event sources: one poller per `SQS` event, with its batch size; a batch's reported failures
   (or an exception) leave those messages for redelivery, and SQS's own redrive moves them to the DLQ.
+- Schedules: every `ScheduleV2` event fires its function with the schedule's Input at its `rate(...)`,
+  and on demand through the control server (`POST /schedules/<function>`), one run at a time.
 """
 
 import importlib
@@ -33,6 +35,7 @@ from loyalty_hub.local import template
 from loyalty_hub.local.apigw import ApiGatewayWsgi, LambdaContext, Route
 from loyalty_hub.local.sandboxes.custobar import CustobarSandbox
 from loyalty_hub.local.sandboxes.orderingstack import OrderingStackSandbox
+from loyalty_hub.local.sandboxes.storyous import StoryousSandbox
 from loyalty_hub.local.sandboxes.voyado import VoyadoSandbox
 
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -43,6 +46,7 @@ CUSTOBAR_TOKEN = "local-custobar-token"  # noqa: S105
 VOYADO_API_KEY = "local-voyado-key"
 ORDERINGSTACK_CLIENT = ("loyalty-hub", "local-orderingstack-secret")
 ORDERINGSTACK_TENANT = "demo-tenant"
+STORYOUS_CLIENT = ("loyalty-hub-local", "local-storyous-secret")
 RETRY_AFTER_SECONDS = 2  # a failed message is visible again this soon (Lambda waits the visibility timeout)
 MOTO_ACCOUNT = "123456789012"  # moto's default account
 
@@ -53,6 +57,11 @@ class Function:
     handler: Handler
     environment: dict[str, str]
     events: dict[str, dict[str, Any]]
+    timeout_seconds: int = 3
+
+    def context(self) -> LambdaContext:
+        """A context whose remaining time is the function's Timeout, which budgeted jobs plan by."""
+        return LambdaContext(self.logical_id, deadline_ms=int(time.time() * 1000) + self.timeout_seconds * 1000)
 
 
 @dataclass
@@ -62,6 +71,8 @@ class LocalStack:
     custobar_port: int = 3101
     voyado_port: int = 3102
     orderingstack_port: int = 3103
+    storyous_port: int = 3104
+    control_port: int = 3100
     stage: str = "dev"
     prefix: str = "loyalty-hub-local"
     names: dict[str, str] = field(default_factory=dict)
@@ -71,12 +82,16 @@ class LocalStack:
     _aws: ThreadedMotoServer | None = None
     _api: BaseWSGIServer | None = None
     _sandboxes: list[BaseWSGIServer] = field(default_factory=list)
+    schedules: dict[str, "Schedule"] = field(default_factory=dict)
     custobar: CustobarSandbox = field(default_factory=lambda: CustobarSandbox(token=CUSTOBAR_TOKEN))
     voyado: VoyadoSandbox = field(default_factory=lambda: VoyadoSandbox(api_key=VOYADO_API_KEY))
     orderingstack: OrderingStackSandbox = field(
         default_factory=lambda: OrderingStackSandbox(
             client_id=ORDERINGSTACK_CLIENT[0], client_secret=ORDERINGSTACK_CLIENT[1], tenant=ORDERINGSTACK_TENANT
         )
+    )
+    storyous: StoryousSandbox = field(
+        default_factory=lambda: StoryousSandbox(client_id=STORYOUS_CLIENT[0], client_secret=STORYOUS_CLIENT[1])
     )
 
     @property
@@ -98,6 +113,14 @@ class LocalStack:
     @property
     def orderingstack_url(self) -> str:
         return f"http://{HOST}:{self.orderingstack_port}"
+
+    @property
+    def storyous_url(self) -> str:
+        return f"http://{HOST}:{self.storyous_port}"
+
+    @property
+    def control_url(self) -> str:
+        return f"http://{HOST}:{self.control_port}"
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> "LocalStack":
@@ -123,6 +146,8 @@ class LocalStack:
             (self.custobar_port, self.custobar, "custobar"),
             (self.voyado_port, self.voyado, "voyado"),
             (self.orderingstack_port, self.orderingstack, "orderingstack"),
+            (self.storyous_port, self.storyous, "storyous"),
+            (self.control_port, self._control, "control"),
         ):
             sandbox = make_server(HOST, port, app, threaded=True)
             self._sandboxes.append(sandbox)
@@ -135,6 +160,9 @@ class LocalStack:
                     )
                 if event["Type"] == "SQS":
                     self._spawn(partial(self._poll_sqs, function, event["Properties"]), f"{function.logical_id}.{name}")
+        for schedule in self.schedules.values():
+            if schedule.every_seconds is not None:
+                self._spawn(partial(self._tick, schedule), f"{schedule.function}.schedule")
         return self
 
     def stop(self) -> None:
@@ -161,6 +189,8 @@ class LocalStack:
             "custobar_url": self.custobar_url,
             "voyado_url": self.voyado_url,
             "orderingstack_url": self.orderingstack_url,
+            "storyous_url": self.storyous_url,
+            "control_url": self.control_url,
         }
 
     def write_state(self, path: Path) -> None:
@@ -179,7 +209,8 @@ class LocalStack:
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         if logical_id not in self.functions:
             raise KeyError(f"no function {logical_id} in template.yaml; there are: {', '.join(self.functions)}")
-        return self.functions[logical_id].handler(event, LambdaContext(logical_id))
+        function = self.functions[logical_id]
+        return function.handler(event, function.context())
 
     def _create_resources(self, *, create: bool = True) -> template.Resolver:
         attributes: dict[tuple[str, str], str] = {}
@@ -217,11 +248,16 @@ class LocalStack:
                 url = self.names[logical_id] = sqs.get_queue_url(QueueName=name)["QueueUrl"]
             arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
             attributes.update({(logical_id, "Arn"): arn, (logical_id, "QueueName"): name})
-        parameters = template.parameter_defaults() | {"Stage": self.stage}
+        parameters = template.parameter_defaults() | {
+            "Stage": self.stage,
+            "StoryousApiUrl": self.storyous_url,
+            "StoryousAuthUrl": f"{self.storyous_url}/api/auth/authorize",
+        }
         return template.Resolver(self.names, attributes, parameters)
 
     def _load_functions(self, resolver: template.Resolver) -> None:
         global_env = template.template()["Globals"]["Function"].get("Environment", {}).get("Variables", {})
+        global_timeout = template.template()["Globals"]["Function"].get("Timeout", 3)
         merged: dict[str, str] = {}
         for logical_id, res in template.resources("AWS::Serverless::Function").items():
             props = res["Properties"]
@@ -236,7 +272,11 @@ class LocalStack:
                 _lazy(f"{props['CodeUri'].replace('/', '.')}.{module_name}", attribute),
                 environment,
                 props.get("Events", {}),
+                int(props.get("Timeout", global_timeout)),
             )
+            for event in props.get("Events", {}).values():
+                if event["Type"] == "ScheduleV2":
+                    self.schedules[logical_id] = Schedule.from_event(logical_id, resolver(event["Properties"]))
         os.environ.update(merged)
         # Locally, an admin change takes effect at once (deployed functions cache tenants and secrets).
         os.environ.update({"TENANT_CACHE_SECONDS": "0", "SECRET_CACHE_SECONDS": "0"})
@@ -273,7 +313,7 @@ class LocalStack:
                 continue
             event = {"Records": [_sqs_record(m, arn) for m in received]}
             try:
-                result = function.handler(event, LambdaContext(function.logical_id))
+                result = function.handler(event, function.context())
                 failed = (
                     {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
                     if reports_failures
@@ -308,7 +348,7 @@ class LocalStack:
                 self._stopping.wait(0.5)
                 continue
             try:
-                result = function.handler({"Records": records}, LambdaContext(function.logical_id))
+                result = function.handler({"Records": records}, function.context())
                 failed = (
                     [f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])]
                     if reports_failures
@@ -322,10 +362,87 @@ class LocalStack:
             else:
                 iterator = page["NextShardIterator"]
 
+    def fire(self, logical_id: str) -> Any:
+        """Runs a scheduled function now with its schedule's input, as Scheduler would; one run at a time."""
+        if logical_id not in self.schedules:
+            raise KeyError(f"no schedule on {logical_id}; scheduled functions: {', '.join(self.schedules) or 'none'}")
+        schedule = self.schedules[logical_id]
+        with schedule.lock:
+            function = self.functions[logical_id]
+            result = function.handler(dict(schedule.input), function.context())
+            schedule.runs += 1
+            schedule.last_result = result
+        return result
+
+    def _tick(self, schedule: "Schedule") -> None:
+        assert schedule.every_seconds is not None
+        while not self._stopping.wait(schedule.every_seconds):
+            try:
+                self.fire(schedule.function)
+            except Exception:
+                logging.getLogger(__name__).exception("scheduled run of %s failed", schedule.function)
+
+    def _control(self, environ: dict[str, Any], start_response: Any) -> Any:
+        """GET /schedules lists them; POST /schedules/<function> runs one now and answers its result."""
+        method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
+        status = "404 Not Found"
+        body: dict[str, Any] = {"message": "GET /schedules, or POST /schedules/<function logical id>"}
+        if method == "GET" and path == "/schedules":
+            status, body = "200 OK", {"schedules": [s.describe() for s in self.schedules.values()]}
+        elif method == "POST" and path.startswith("/schedules/"):
+            try:
+                result = self.fire(path.removeprefix("/schedules/"))
+                status, body = "200 OK", {"function": path.removeprefix("/schedules/"), "result": result}
+            except KeyError as exc:
+                body = {"message": exc.args[0]}
+            except Exception as exc:  # the run's own log lines say more
+                status, body = "500 Internal Server Error", {"message": f"{type(exc).__name__}: {exc}"}
+        payload = json.dumps(body, default=str).encode()
+        start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
+        return [payload]
+
     def _spawn(self, target: Callable[[], None], name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
+
+
+RATE_UNITS: Final = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
+
+
+@dataclass
+class Schedule:
+    function: str
+    expression: str
+    input: dict[str, Any]
+    every_seconds: float | None  # None: a cron() or at() expression, fired on demand only here
+    runs: int = 0
+    last_result: Any = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def from_event(cls, function: str, properties: dict[str, Any]) -> "Schedule":
+        expression = str(properties["ScheduleExpression"])
+        return cls(function, expression, json.loads(properties.get("Input", "{}")), rate_seconds(expression))
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "function": self.function,
+            "expression": self.expression,
+            "input": self.input,
+            "runs": self.runs,
+            "last_result": self.last_result,
+        }
+
+
+def rate_seconds(expression: str) -> float | None:
+    """`rate(15 minutes)` in seconds; None for cron() and at(), which the local stack does not time."""
+    if not (expression.startswith("rate(") and expression.endswith(")")):
+        return None
+    value, _, unit = expression[5:-1].strip().partition(" ")
+    if not value.isdigit() or unit.strip() not in RATE_UNITS or int(value) < 1:
+        raise ValueError(f"not a Scheduler rate expression: {expression}")
+    return int(value) * RATE_UNITS[unit.strip()]
 
 
 def _lazy(module: str, attribute: str) -> Handler:
@@ -364,12 +481,12 @@ def wait_for(condition: Callable[[], bool], timeout: float, interval: float = 0.
 
 
 def http_json(
-    method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None, *, timeout: float = 10
 ) -> tuple[int, Any]:
     """A JSON request to the local stack: (status, decoded body), error statuses included."""
     request = urllib.request.Request(url, data=body, method=method, headers=headers or {})  # noqa: S310 - loopback
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - loopback
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read() or b"null")
