@@ -9,6 +9,7 @@ import pytest
 
 from loyalty_hub.admin import Admin, AdminError, Target, main
 from loyalty_hub.auth import DAILYSTORY_KEY_HASHES, hash_api_key
+from loyalty_hub.dal.syncstate import PullCursor, SyncStateStore
 from loyalty_hub.secrets import secret_name
 from tests.support.deliveries import archive
 from tests.support.stack import PLACE, REGION, SECRETS_PREFIX, Stack
@@ -184,3 +185,30 @@ def test_enabling_voyado_and_orderingstack(admin: Admin) -> None:
     with pytest.raises(AdminError, match="API key"):
         admin.enable_voyado("m1", base_url="https://live.voyado.eastsideapps.io", api_key=" ")
     assert admin.show("m1")["vendors"]["orderingstack"]["grant"] == "client_credentials"
+
+
+def test_pull_from_points_every_active_place_at_the_tenants_midnight(stack: Stack, admin: Admin) -> None:
+    admin.create_tenant("m1", "Café One", "Europe/Prague", "CZ", {"p1": "Náměstí", "p2": "Nádraží"})
+    store = SyncStateStore(boto3.client("dynamodb", region_name=REGION), stack.sync_state_table)
+    store.save_pull_cursor(PullCursor("m1", "p1", since=datetime(2024, 7, 1, tzinfo=UTC), next_page="/bills/x?a=1"))
+
+    assert admin.pull_from("m1", date(2024, 1, 1)) == ("p1", "p2")
+
+    for place in ("p1", "p2"):
+        cursor = store.pull_cursor("m1", place)
+        assert cursor is not None and cursor.next_page is None
+        assert cursor.since == datetime(2023, 12, 31, 23, 0, tzinfo=UTC)  # midnight in Prague
+    assert admin.pull_from("m1", date(2024, 2, 1), "p2") == ("p2",)
+
+
+def test_pull_from_refuses_unknown_places_and_stacks_without_the_table(stack: Stack, admin: Admin) -> None:
+    admin.create_tenant("m1", "Café One", "Europe/Prague", "CZ", {"p1": "Náměstí"})
+    with pytest.raises(AdminError, match="no active place p9"):
+        admin.pull_from("m1", date(2024, 1, 1), "p9")
+    old = Admin(Target(stack.tenants_table, SECRETS_PREFIX, stack.raw_bucket, stack.ingest_queue_url))
+    with pytest.raises(AdminError, match="SyncStateTable"):
+        old.pull_from("m1", date(2024, 1, 1))
+    assert (
+        SyncStateStore(boto3.client("dynamodb", region_name=REGION), stack.sync_state_table).pull_cursor("m1", "p1")
+        is None
+    )

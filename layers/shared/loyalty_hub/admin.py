@@ -12,7 +12,7 @@ import secrets as random_secrets
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from loyalty_hub import aws
 from loyalty_hub.auth import DAILYSTORY_KEY_HASHES, hash_api_key, new_api_key
 from loyalty_hub.dal import archive
+from loyalty_hub.dal.syncstate import CursorConflict, PullCursor, SyncStateStore
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.errors import HubError, NotFound
 from loyalty_hub.logic.webhook import WEBHOOK_SECRET_KEYS
@@ -44,13 +45,18 @@ class Target:
     raw_bucket: str
     ingest_queue_url: str
     endpoint_url: str | None = None
+    sync_state_table: str | None = None  # absent from stacks deployed before the scheduled pull
 
     @classmethod
     def from_stack(cls, stack_name: str) -> "Target":
         outputs = boto3.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"][0]["Outputs"]
         values = {o["OutputKey"]: o["OutputValue"] for o in outputs}
         return cls(
-            values["TenantsTableName"], values["SecretsPrefix"], values["RawBucketName"], values["IngestQueueUrl"]
+            values["TenantsTableName"],
+            values["SecretsPrefix"],
+            values["RawBucketName"],
+            values["IngestQueueUrl"],
+            sync_state_table=values.get("SyncStateTableName"),
         )
 
     @classmethod
@@ -61,6 +67,7 @@ class Target:
         return cls(
             **{k: values[k] for k in ("tenants_table", "secrets_prefix", "raw_bucket", "ingest_queue_url")},
             endpoint_url=values["endpoint_url"],
+            sync_state_table=values.get("sync_state_table"),
         )
 
     @classmethod
@@ -72,6 +79,7 @@ class Target:
                 os.environ["RAW_BUCKET"],
                 os.environ["INGEST_QUEUE_URL"],
                 os.environ.get("AWS_ENDPOINT_URL"),
+                os.environ.get("SYNC_STATE_TABLE"),
             )
         except KeyError as exc:
             raise AdminError(f"{exc.args[0]} is not set: use --stack NAME or --local") from exc
@@ -268,6 +276,38 @@ class Admin:
                 count += 1
         return count
 
+    # ------------------------------------------------------------ scheduled pull
+    def pull_from(self, tenant_id: str, since: date, place_id: str | None = None) -> tuple[str, ...]:
+        """Points the Storyous pull of the tenant's active places (or one) at `since` (midnight, the tenant's
+        time): the next runs read every bill changed since then. Returns the places moved."""
+        tenant = self._tenant(tenant_id)
+        if self.target.sync_state_table is None:
+            raise AdminError("this stack has no SyncStateTable output: deploy the current template first")
+        if place_id is not None and not tenant.has_place(place_id):
+            raise AdminError(f"tenant {tenant_id} has no active place {place_id}")
+        places = [place_id] if place_id else sorted(p for p, place in tenant.places.items() if place.active)
+        store = SyncStateStore(aws.client("dynamodb"), self.target.sync_state_table)
+        start = datetime.combine(since, time.min, tenant.zone)
+        moved: tuple[str, ...] = ()
+        for place in places:
+            current = store.pull_cursor(tenant_id, place)
+            cursor = PullCursor(
+                tenant_id,
+                place,
+                since=start,
+                completed_at=current.completed_at if current else None,
+                revision=current.revision if current else 0,
+            )
+            try:
+                store.save_pull_cursor(cursor)
+            except CursorConflict as exc:
+                raise AdminError(
+                    f"a pull run is moving the cursor of place {place} now; run this again in a minute"
+                    + (f" (already moved: {', '.join(moved)})" if moved else "")
+                ) from exc
+            moved += (place,)
+        return moved
+
     # ------------------------------------------------------------ helpers
     def _tenant(self, tenant_id: str) -> Tenant:
         try:
@@ -376,6 +416,11 @@ def parser() -> argparse.ArgumentParser:
 
     _vendor_commands(commands)
 
+    pull = commands.add_parser("pull-from", help="make the scheduled Storyous pull read bills changed since a date")
+    pull.add_argument("tenant_id")
+    pull.add_argument("--since", required=True, type=date.fromisoformat, help="YYYY-MM-DD (the tenant's midnight)")
+    pull.add_argument("--place", help="one place only (default: every active place)")
+
     replay = commands.add_parser("replay", help="ingest archived deliveries again")
     replay.add_argument("tenant_id")
     replay.add_argument("--since", required=True, type=date.fromisoformat, help="YYYY-MM-DD (receipt date)")
@@ -460,6 +505,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(admin.disable_vendor(args.tenant_id, args.vendor).model_dump(mode="json")["vendors"]))
             case "replay":
                 print(f"{admin.replay(args.tenant_id, args.since, args.domain)} deliveries enqueued for ingest")
+            case "pull-from":
+                moved = admin.pull_from(args.tenant_id, args.since, args.place)
+                print(f"the next Storyous pull reads bills changed since {args.since} at: {', '.join(moved)}")
     except AdminError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -186,6 +186,7 @@ class LocalStack:
             "secrets_prefix": env["SECRETS_PREFIX"],
             "raw_bucket": env["RAW_BUCKET"],
             "ingest_queue_url": env["INGEST_QUEUE_URL"],
+            "sync_state_table": self.functions["StoryousPullFunction"].environment["SYNC_STATE_TABLE"],
             "custobar_url": self.custobar_url,
             "voyado_url": self.voyado_url,
             "orderingstack_url": self.orderingstack_url,
