@@ -121,7 +121,7 @@ def run_once(stack: Stack, storyous: Storyous, fault: Fault, now: datetime, cloc
             "https://api.storyous.com",
             "https://login.storyous.com/api/auth/authorize",
             session=session_for(storyous.sandbox),
-        ),  # fmt: skip
+        ),
         sqs=sqs,
         cursors=SyncStateStore(dynamodb, stack.sync_state_table),
         now=lambda: now,
