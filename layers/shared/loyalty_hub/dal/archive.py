@@ -55,7 +55,8 @@ def archive_delivery(
     entities: int,
     received_at: datetime,
 ) -> DeliveryPointer:
-    """Archives a DataSync body under its content-addressed key; returns the pointer ingest reads it by."""
+    """Archives a DataSync body under its content-addressed key; returns the pointer ingest reads it by.
+    Then `enqueue(pointer)`: the one way a delivery enters the hub, pushed by Storyous or pulled."""
     sha256 = hashlib.sha256(body).hexdigest()
     key = archive_key(tenant_id, place_id, domain, received_at, sha256)
     put_raw(s3, bucket, key, body, sha256)
@@ -69,35 +70,6 @@ def archive_delivery(
         received_at=received_at,
         entities=entities,
     )
-
-
-def store_delivery(
-    sqs: "SQSClient",
-    queue_url: str,
-    s3: "S3Client",
-    *,
-    bucket: str,
-    tenant_id: str,
-    place_id: str,
-    domain: str,
-    body: bytes,
-    entities: int,
-    received_at: datetime,
-) -> DeliveryPointer:
-    """Archive, then queue for ingest: the one way a delivery enters the hub, whether Storyous pushed it
-    or the scheduled pull fetched it."""
-    pointer = archive_delivery(
-        s3,
-        bucket=bucket,
-        tenant_id=tenant_id,
-        place_id=place_id,
-        domain=domain,
-        body=body,
-        entities=entities,
-        received_at=received_at,
-    )
-    enqueue(sqs, queue_url, pointer)
-    return pointer
 
 
 def enqueue(sqs: "SQSClient", queue_url: str, pointer: DeliveryPointer) -> None:

@@ -297,9 +297,7 @@ def _queue_new_bills(state: _Run, place: _Place, bills: list[dict[str, Any]]) ->
     if not bodies:
         return
     envelope = {"dataDomain": DOMAIN, "data": bodies, "source": SOURCE}
-    archive.store_delivery(
-        deps.sqs,
-        deps.settings.INGEST_QUEUE_URL,
+    pointer = archive.archive_delivery(
         deps.s3,
         bucket=deps.settings.RAW_BUCKET,
         tenant_id=tenant_id,
@@ -309,6 +307,7 @@ def _queue_new_bills(state: _Run, place: _Place, bills: list[dict[str, Any]]) ->
         entities=len(bodies),
         received_at=now,
     )
+    archive.enqueue(deps.sqs, deps.settings.INGEST_QUEUE_URL, pointer)
     report.deliveries += 1
     report.bills_queued += len(bodies)
     place.queued += len(bodies)

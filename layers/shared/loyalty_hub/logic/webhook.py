@@ -89,9 +89,7 @@ def accept_delivery(
     if not envelope.data:
         return accepted
 
-    pointer = archive.store_delivery(
-        deps.sqs,
-        deps.settings.INGEST_QUEUE_URL,
+    pointer = archive.archive_delivery(
         deps.s3,
         bucket=deps.settings.RAW_BUCKET,
         tenant_id=tenant_id,
@@ -101,6 +99,7 @@ def accept_delivery(
         entities=len(envelope.data),
         received_at=deps.clock(),
     )
+    archive.enqueue(deps.sqs, deps.settings.INGEST_QUEUE_URL, pointer)
     return replace(accepted, archived_key=pointer.key)
 
 
