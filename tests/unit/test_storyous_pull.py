@@ -478,3 +478,12 @@ def test_the_scheduled_event_runs_the_pull(
     assert answer["completed"] == 2 and answer["bills_queued"] == 1
     one = pull_app.lambda_handler(load("storyous_pull/one-tenant.json"), lambda_context)
     assert one["tenants"] == 1 and one["bills_queued"] == 0
+
+
+def test_an_unknown_tenant_in_the_schedule_input_is_an_error_line_not_a_crash(
+    stack: Stack, make_deps: Callable[..., pull.PullDeps], logs: LogCapture
+) -> None:
+    report = pull.run(make_deps(), plenty, tenant_id="nobody")
+    assert report.places == 0
+    [error] = [line for line in logs.lines() if line["level"] == "ERROR"]
+    assert error["tenant"] == "nobody" and "no such tenant" in error["message"]

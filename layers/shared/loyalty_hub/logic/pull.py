@@ -28,7 +28,7 @@ from loyalty_hub.dal import archive
 from loyalty_hub.dal.entities import EntityStore
 from loyalty_hub.dal.syncstate import CursorConflict, PullCursor, SyncStateStore
 from loyalty_hub.dal.tenants import TenantStore
-from loyalty_hub.errors import HubError
+from loyalty_hub.errors import HubError, NotFound
 from loyalty_hub.logic.customers import format_timestamp
 from loyalty_hub.logic.ingest import latest_per_id
 from loyalty_hub.models.tenant import Tenant
@@ -169,7 +169,11 @@ def run(deps: PullDeps, remaining_seconds: Callable[[], float], *, tenant_id: st
 
 def _plan(state: _Run, only: str | None) -> list[_Place]:
     deps, report = state.deps, state.report
-    tenants = [deps.tenants.get(only)] if only else deps.tenants.list()
+    try:
+        tenants = [deps.tenants.get(only)] if only else deps.tenants.list()
+    except NotFound:
+        logger.error("storyous pull: no such tenant; check the schedule's input", extra={"tenant": only})
+        return []
     places: list[_Place] = []
     for tenant in tenants:
         active = sorted(pid for pid, place in tenant.places.items() if place.active)
