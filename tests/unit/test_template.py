@@ -2,6 +2,7 @@
 
 import importlib
 import json
+import re
 from typing import Any
 
 import pytest
@@ -113,6 +114,28 @@ def test_scheduled_jobs_run_at_a_rate_each_stage_sets_and_never_pile_up_retries(
         assert props["State"] == {"Ref": "SchedulesState"}
         assert props["RetryPolicy"]["MaximumRetryAttempts"] == 0  # the next run picks up where this one stopped
         assert FUNCTIONS[function]["Properties"]["Timeout"] >= 60
+
+
+def test_reconcile_may_read_the_depth_of_every_queue_it_measures() -> None:
+    props = FUNCTIONS["ReconcileFunction"]["Properties"]
+    readable = {
+        policy["SQSPollerPolicy"]["QueueName"]["Fn::GetAtt"][0]
+        for policy in props["Policies"]
+        if "SQSPollerPolicy" in policy
+    } | {
+        resource["Fn::GetAtt"][0]
+        for policy in props["Policies"]
+        for statement in policy.get("Statement", [])
+        if statement["Action"] == "sqs:GetQueueAttributes"
+        for resource in statement["Resource"]
+    }
+    variables = props["Environment"]["Variables"]
+    measured = {
+        name
+        for variable in ("VENDOR_DEAD_LETTER_QUEUES", "WATCHED_QUEUES")
+        for name in re.findall(r"\$\{(\w+)\}", variables[variable]["Fn::Sub"])
+    } | {"VoyadoQueue"}  # its backlog decides whether the Voyado refresh runs
+    assert measured <= readable
 
 
 def test_vendor_queue_consumers_cap_their_concurrency() -> None:
