@@ -195,8 +195,11 @@ class LocalStack:
         }
 
     def write_state(self, path: Path) -> None:
+        """Written whole or not at all: its appearance tells other processes the stack is up."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.state(), indent=2) + "\n")
+        partial = path.with_suffix(".partial")
+        partial.write_text(json.dumps(self.state(), indent=2) + "\n")
+        partial.replace(path)
 
     # ------------------------------------------------------------ resources
     def attach(self) -> "LocalStack":
