@@ -20,7 +20,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 
 from loyalty_hub import aws, config, secrets
 from loyalty_hub.config import PullSettings
@@ -32,7 +32,7 @@ from loyalty_hub.errors import HubError, NotFound
 from loyalty_hub.logic.customers import format_timestamp
 from loyalty_hub.logic.ingest import latest_per_id
 from loyalty_hub.models.tenant import Tenant
-from loyalty_hub.observability import logger
+from loyalty_hub.observability import logger, metric
 from loyalty_hub.storyous import mapping
 from loyalty_hub.storyous.api import BillsPage, ClientRefused, Credentials, StoryousApi
 from loyalty_hub.vendors.errors import PermanentError, RetryableError
@@ -161,7 +161,7 @@ def run(deps: PullDeps, remaining_seconds: Callable[[], float], *, tenant_id: st
             extra={"places": [f"{p.tenant.tenant_id}/{p.place_id}" for p in unfinished]},
         )
     for place in places:
-        _metric("PullBillsQueued", place.queued, tenant=place.tenant.tenant_id)
+        metric("PullBillsQueued", place.queued, tenant=place.tenant.tenant_id)
     _publish_lag(deps, places)
     logger.info("storyous pull done", extra=state.report.as_log())
     return state.report
@@ -231,7 +231,7 @@ def _step(state: _Run, place: _Place) -> None:
             "storyous refused the tenant's API client: fix it with admin set-storyous-client",
             extra={**place.log, "reason": error.reason, "status": error.status},
         )
-        _metric("PullFailed", 1)
+        metric("PullFailed", 1)
         for other in state.places:
             if other.tenant.tenant_id == place.tenant.tenant_id and not other.done:
                 other.done = True
@@ -244,7 +244,7 @@ def _step(state: _Run, place: _Place) -> None:
                 "storyous pull: the place keeps failing or asks for a long pause; the next run retries it",
                 extra={**place.log, "reason": error.reason, "status": error.status, "retry_after": wait},
             )
-            _metric("PullThrottled" if error.status == 429 else "PullRetried", 1)
+            metric("PullThrottled" if error.status == 429 else "PullRetried", 1)
             place.done = True
             report.deferred += 1
         else:
@@ -257,13 +257,13 @@ def _step(state: _Run, place: _Place) -> None:
             "storyous pull: Storyous refused the place's bills; check the place id and the client's access",
             extra={**place.log, "reason": error.reason, "status": error.status},
         )
-        _metric("PullFailed", 1)
+        metric("PullFailed", 1)
         place.done = True
         report.failed += 1
     except Exception:
         # One tenant's surprise (bad data, a store outage) must not stop the other tenants' pulls.
         logger.exception("storyous pull failed for a place; the next run retries it", extra=place.log)
-        _metric("PullFailed", 1)
+        metric("PullFailed", 1)
         place.done = True
         report.failed += 1
 
@@ -342,10 +342,4 @@ def _publish_lag(deps: PullDeps, places: list[_Place]) -> None:
         last = place.cursor.completed_at or place.cursor.since
         worst[place.tenant.tenant_id] = max(worst.get(place.tenant.tenant_id, 0.0), (now - last).total_seconds())
     for tenant_id, seconds in worst.items():
-        _metric("PullLagSeconds", seconds, tenant=tenant_id, unit=MetricUnit.Seconds)
-
-
-def _metric(name: str, value: float, *, tenant: str | None = None, unit: MetricUnit = MetricUnit.Count) -> None:
-    with single_metric(name=name, unit=unit, value=value) as metric:
-        if tenant:
-            metric.add_dimension(name="tenant", value=tenant)
+        metric("PullLagSeconds", seconds, MetricUnit.Seconds, tenant=tenant_id)

@@ -13,8 +13,6 @@ from enum import StrEnum
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
-
 from loyalty_hub import aws, config
 from loyalty_hub.config import ReconcileSettings
 from loyalty_hub.dal.batch import batch_get
@@ -22,7 +20,7 @@ from loyalty_hub.dal.codec import from_item
 from loyalty_hub.dal.customers import BY_UPDATED_INDEX, customer_pk
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.logic.customers import format_timestamp
-from loyalty_hub.observability import logger
+from loyalty_hub.observability import logger, metric
 from loyalty_hub.vendors.voyado import lookup_identity
 from loyalty_hub.vendors.worker import VendorMessage, vendor_metric
 
@@ -154,8 +152,7 @@ def run(deps: ReconcileDeps, remaining_seconds: Callable[[], float]) -> Reconcil
         depth = _depth(deps.sqs, url, name)
         if depth is not None:
             report.depth[name] = depth
-            with single_metric(name="DeadLetterDepth", unit=MetricUnit.Count, value=depth) as metric:
-                metric.add_dimension(name="queue", value=name)
+            metric("DeadLetterDepth", depth, queue=name)
 
     for vendor, dlq_url in settings.VENDOR_DEAD_LETTER_QUEUES.items():
         queue_url = settings.VENDOR_QUEUES.get(vendor)
@@ -428,8 +425,7 @@ def _refresh_voyado(deps: ReconcileDeps, report: ReconcileReport, now: datetime,
         report.refresh_failed += refresh.failed
         if unfinished:
             report.unfinished.append(f"voyado refresh of tenant {tenant_id}: {unfinished}")
-        with single_metric(name="VoyadoRefreshQueued", unit=MetricUnit.Count, value=refresh.queued) as metric:
-            metric.add_dimension(name="tenant", value=tenant_id)
+        metric("VoyadoRefreshQueued", refresh.queued, tenant=tenant_id)
 
 
 @dataclass

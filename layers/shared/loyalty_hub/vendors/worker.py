@@ -15,12 +15,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, Field, ValidationError
 
 from loyalty_hub import aws
 from loyalty_hub.errors import NotFound
-from loyalty_hub.observability import logger, metrics
+from loyalty_hub.observability import logger, metric, metrics
 from loyalty_hub.vendors.errors import PermanentError, RetryableError, VendorError
 
 if TYPE_CHECKING:
@@ -200,7 +200,4 @@ class _DeadLetters:
 
 
 def vendor_metric(vendor: str, tenant_id: str, name: str, value: float, unit: MetricUnit = MetricUnit.Count) -> None:
-    with single_metric(name=name, unit=unit, value=value) as metric:
-        metric.add_dimension(name="vendor", value=vendor)
-        if tenant_id:
-            metric.add_dimension(name="tenant", value=tenant_id)
+    metric(name, value, unit, vendor=vendor, tenant=tenant_id)
