@@ -17,7 +17,6 @@ import requests
 from loyalty_hub.vendors import http
 from loyalty_hub.vendors.errors import PermanentError, RetryableError
 
-RENEW_BEFORE_SECONDS = 60
 AUTH_FAILURE_STATUSES = (400, 401, 403)
 
 
@@ -45,13 +44,7 @@ class ClientRefused(PermanentError):
     """The login host refused the tenant's client id or secret: a person must fix the credentials."""
 
 
-@dataclass
-class _Token:
-    value: str
-    expires_at: float
-
-
-_tokens: dict[tuple[str, str], _Token] = {}
+_tokens = http.TokenCache()
 
 
 def reset_tokens() -> None:
@@ -103,28 +96,20 @@ class StoryousApi:
         return BillsPage([b for b in data if isinstance(b, dict)], str(next_page) if next_page else None)
 
     def _get(self, credentials: Credentials, path: str, params: dict[str, str] | None = None) -> dict[str, Any]:
-        for attempt in range(2):
-            headers = {
-                "Authorization": f"Bearer {self._token(credentials, renew=attempt > 0)}",
-                "Accept": "application/json",
-            }
-            try:
-                response = http.send(self._http, "GET", f"{self._api}{path}", params=params, headers=headers)
-            except PermanentError as error:
-                if error.status != 401 or attempt:
-                    raise
-                continue  # the token expired early or was revoked: renew it once
-            body = response.json()
-            if not isinstance(body, dict):
-                raise RetryableError(f"Storyous answered {path} with a non-object")
-            return body
-        raise RetryableError("unreachable")  # pragma: no cover - the loop returns or raises
+        def attempt(renew: bool) -> requests.Response:
+            headers = {"Authorization": f"Bearer {self._token(credentials, renew=renew)}", "Accept": "application/json"}
+            return http.send(self._http, "GET", f"{self._api}{path}", params=params, headers=headers)
+
+        body = http.renewing_token_once(attempt).json()
+        if not isinstance(body, dict):
+            raise RetryableError(f"Storyous answered {path} with a non-object")
+        return body
 
     def _token(self, credentials: Credentials, *, renew: bool) -> str:
         key = (self._auth_url, credentials.client_id)
-        cached = _tokens.get(key)
-        if cached and not renew and cached.expires_at - RENEW_BEFORE_SECONDS > self._clock():
-            return cached.value
+        return _tokens.get(key, self._clock(), lambda: self._new_token(credentials), renew=renew)
+
+    def _new_token(self, credentials: Credentials) -> tuple[str, float]:
         try:
             response = http.send(
                 self._http,
@@ -144,11 +129,9 @@ class StoryousApi:
             raise
         body = response.json()
         try:
-            token = _Token(str(body["access_token"]), _expiry(body, self._clock()))
+            return str(body["access_token"]), _expiry(body, self._clock())
         except (KeyError, TypeError, ValueError) as exc:
             raise RetryableError(f"Storyous answered the token request without a usable token: {exc}") from exc
-        _tokens[key] = token
-        return token.value
 
 
 def _expiry(body: dict[str, Any], now: float) -> float:

@@ -2,6 +2,7 @@
 
 import email.utils
 import time
+from collections.abc import Callable
 from datetime import UTC
 
 import requests
@@ -10,6 +11,7 @@ from urllib3.util.retry import Retry
 
 from loyalty_hub.vendors.errors import PermanentError, RetryableError
 
+RENEW_BEFORE_SECONDS = 60.0
 TIMEOUT = (3.05, 10)  # connect, read: well inside the worker's timeout, even with SQS batching
 _sessions: dict[str, requests.Session] = {}
 
@@ -62,3 +64,37 @@ def send(http: requests.Session, method: str, url: str, **kwargs: object) -> req
             reason, status=response.status_code, retry_after=retry_after_seconds(response.headers.get("Retry-After"))
         )
     raise PermanentError(reason, status=response.status_code)
+
+
+class TokenCache:
+    """Access tokens shared by a warm execution environment and renewed shortly before they expire:
+    token endpoints are rate limited, so a token per call would soon be refused."""
+
+    def __init__(self, renew_before_seconds: float = RENEW_BEFORE_SECONDS) -> None:
+        self._renew_before = renew_before_seconds
+        self._tokens: dict[tuple[str, ...], tuple[str, float]] = {}
+
+    def get(
+        self, key: tuple[str, ...], now: float, fetch: Callable[[], tuple[str, float]], *, renew: bool = False
+    ) -> str:
+        """The cached token for `key`, or a new one from `fetch` (token, expiry on the caller's clock)."""
+        cached = self._tokens.get(key)
+        if cached is not None and not renew and cached[1] - self._renew_before > now:
+            return cached[0]
+        value, expires_at = fetch()
+        self._tokens[key] = (value, expires_at)
+        return value
+
+    def clear(self) -> None:
+        self._tokens.clear()
+
+
+def renewing_token_once[T](call: Callable[[bool], T]) -> T:
+    """`call(False)`; if the vendor answers 401 (the token expired early or was revoked), `call(True)` once
+    with a renewed token."""
+    try:
+        return call(False)
+    except PermanentError as error:
+        if error.status != 401:
+            raise
+    return call(True)

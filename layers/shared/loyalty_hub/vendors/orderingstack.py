@@ -8,7 +8,6 @@ cached until shortly before they expire and shared by a warm execution environme
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,7 +24,6 @@ from loyalty_hub.vendors import http
 from loyalty_hub.vendors.errors import PermanentError, RetryableError, VendorError
 from loyalty_hub.vendors.worker import VendorMessage, tenant_vendor_settings
 
-RENEW_BEFORE_SECONDS = 60
 _UNSAFE = re.compile(r"[^a-zA-Z0-9._-]")
 # The event types OrderingStack documents have no purchase; UNKNOWN until they confirm one (README).
 PURCHASE_EVENT_TYPE = "UNKNOWN"
@@ -44,13 +42,7 @@ def event_id(tenant_id: str, bill_id: str) -> str:
     return f"sty.{tenant_id}.{_UNSAFE.sub('_', bill_id)}"[:128]
 
 
-@dataclass
-class _Token:
-    value: str
-    expires_at: float
-
-
-_tokens: dict[tuple[str, str, str], _Token] = {}
+_tokens = http.TokenCache()
 
 
 def reset_tokens() -> None:
@@ -150,25 +142,23 @@ class OrderingStack:
         self, settings: OrderingStackSettings, secret: dict[str, Any], method: str, path: str, **kwargs: Any
     ) -> requests.Response:
         url = f"{str(settings.base_url).rstrip('/')}{path}"
-        for attempt in range(2):
+
+        def attempt(renew: bool) -> requests.Response:
             headers = {
-                "Authorization": f"Bearer {self._token(settings, secret, renew=attempt > 0)}",
+                "Authorization": f"Bearer {self._token(settings, secret, renew=renew)}",
                 "x-tenant": settings.tenant,
                 "Accept": "application/json",
             }
-            try:
-                return http.send(self._http, method, url, headers=headers, **kwargs)
-            except PermanentError as error:
-                if error.status != 401 or attempt:
-                    raise
-        raise RetryableError("unreachable")  # pragma: no cover - the loop returns or raises
+            return http.send(self._http, method, url, headers=headers, **kwargs)
+
+        return http.renewing_token_once(attempt)
 
     def _token(self, settings: OrderingStackSettings, secret: dict[str, Any], *, renew: bool) -> str:
         client_id = str(secret.get("orderingstack_client_id", ""))
         key = (str(settings.base_url), settings.tenant, client_id)
-        cached = _tokens.get(key)
-        if cached and not renew and cached.expires_at - RENEW_BEFORE_SECONDS > self._clock():
-            return cached.value
+        return _tokens.get(key, self._clock(), lambda: self._new_token(settings, secret, client_id), renew=renew)
+
+    def _new_token(self, settings: OrderingStackSettings, secret: dict[str, Any], client_id: str) -> tuple[str, float]:
         form: dict[str, str] = {"grant_type": settings.grant}
         if settings.grant == "password":
             form |= {
@@ -197,6 +187,4 @@ class OrderingStack:
                 ) from error
             raise
         body = response.json()
-        token = _Token(str(body["access_token"]), self._clock() + float(body.get("expires_in", 300)))
-        _tokens[key] = token
-        return token.value
+        return str(body["access_token"]), self._clock() + float(body.get("expires_in", 300))
