@@ -86,7 +86,7 @@ def make_deps(
     def make(now: FixedClock | None = None) -> pull.PullDeps:
         deps = pull.PullDeps.from_settings(config.load(PullSettings))
         deps.api = StoryousApi(
-            str(deps.settings.STORYOUS_API_URL), str(deps.settings.STORYOUS_AUTH_URL), session=session_for(sandbox)
+            deps.settings.STORYOUS_API_URL, deps.settings.STORYOUS_AUTH_URL, session=session_for(sandbox)
         )
         deps.now = now or FixedClock(NOW)
         deps.clock = monotonic
@@ -330,8 +330,8 @@ def test_persistent_5xx_gives_up_on_the_place_after_three_attempts(
         return sandbox(environ, start_response)
 
     deps.api = StoryousApi(
-        str(deps.settings.STORYOUS_API_URL),
-        str(deps.settings.STORYOUS_AUTH_URL),
+        deps.settings.STORYOUS_API_URL,
+        deps.settings.STORYOUS_AUTH_URL,
         session=session_for(unavailable_for_one_place),
     )
 
@@ -442,7 +442,7 @@ def test_a_place_storyous_does_not_know_fails_alone_and_says_what_to_check(
     unknown.add_place(MERCHANT, PLACE)  # OTHER_PLACE is not Storyous's
     deps = make_deps()
     deps.api = StoryousApi(
-        str(deps.settings.STORYOUS_API_URL), str(deps.settings.STORYOUS_AUTH_URL), session=session_for(unknown)
+        deps.settings.STORYOUS_API_URL, deps.settings.STORYOUS_AUTH_URL, session=session_for(unknown)
     )
 
     report = pull.run(deps, plenty)

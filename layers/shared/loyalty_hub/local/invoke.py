@@ -35,9 +35,7 @@ def main() -> int:
     except (OSError, json.JSONDecodeError) as exc:
         print(f"error: cannot read the event {args.event}: {exc}", file=sys.stderr)
         return 2
-    stack = LocalStack(
-        aws_port=_port(state["endpoint_url"]), storyous_port=_port(state.get("storyous_url", "http://h:3104"))
-    )
+    stack = LocalStack(aws_port=_port(state["endpoint_url"]), storyous_port=_port(state["storyous_url"]))
     try:
         result = stack.attach().invoke(args.function, event)
     except KeyError as exc:

@@ -35,7 +35,7 @@ from loyalty_hub.local import template
 from loyalty_hub.local.apigw import ApiGatewayWsgi, LambdaContext, Route
 from loyalty_hub.local.sandboxes.custobar import CustobarSandbox
 from loyalty_hub.local.sandboxes.orderingstack import OrderingStackSandbox
-from loyalty_hub.local.sandboxes.storyous import StoryousSandbox
+from loyalty_hub.local.sandboxes.storyous import AUTHORIZE_PATH, StoryousSandbox
 from loyalty_hub.local.sandboxes.voyado import VoyadoSandbox
 
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -255,7 +255,7 @@ class LocalStack:
         parameters = template.parameter_defaults() | {
             "Stage": self.stage,
             "StoryousApiUrl": self.storyous_url,
-            "StoryousAuthUrl": f"{self.storyous_url}/api/auth/authorize",
+            "StoryousAuthUrl": f"{self.storyous_url}{AUTHORIZE_PATH}",
         }
         return template.Resolver(self.names, attributes, parameters)
 
@@ -394,9 +394,9 @@ class LocalStack:
         if method == "GET" and path == "/schedules":
             status, body = "200 OK", {"schedules": [s.describe() for s in self.schedules.values()]}
         elif method == "POST" and path.startswith("/schedules/"):
+            function = path.removeprefix("/schedules/")
             try:
-                result = self.fire(path.removeprefix("/schedules/"))
-                status, body = "200 OK", {"function": path.removeprefix("/schedules/"), "result": result}
+                status, body = "200 OK", {"function": function, "result": self.fire(function)}
             except KeyError as exc:
                 body = {"message": exc.args[0]}
             except Exception as exc:  # the run's own log lines say more

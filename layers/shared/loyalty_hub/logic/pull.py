@@ -69,7 +69,7 @@ class PullDeps:
             tenants=TenantStore.from_settings(settings),
             entities=EntityStore(dynamodb, settings.ENTITIES_TABLE),
             cursors=SyncStateStore(dynamodb, settings.SYNC_STATE_TABLE),
-            api=StoryousApi(str(settings.STORYOUS_API_URL), str(settings.STORYOUS_AUTH_URL)),
+            api=StoryousApi(settings.STORYOUS_API_URL, settings.STORYOUS_AUTH_URL),
             s3=aws.client("s3"),
             sqs=aws.client("sqs"),
             secrets=secrets.reader(settings),

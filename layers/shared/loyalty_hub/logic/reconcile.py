@@ -395,7 +395,7 @@ def wants_refresh(item: Mapping[str, Any], stale_before: str) -> bool:
 def _refresh_voyado(deps: ReconcileDeps, report: ReconcileReport, now: datetime, has_time: Callable[[], bool]) -> None:
     settings = deps.settings
     queue_url = settings.VENDOR_QUEUES.get("voyado")
-    tenants = [t for t in deps.tenants.list() if t.vendors.voyado is not None and t.vendors.voyado.enabled]
+    tenants = [t for t in deps.tenants.list() if "voyado" in t.vendors.enabled()]
     if not tenants or settings.VOYADO_REFRESH_MAX_PER_TENANT == 0:
         return
     if queue_url is None:
