@@ -11,6 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
+from pydantic import ValidationError
 
 from functions.storyous_pull import app as pull_app
 from loyalty_hub import config
@@ -487,3 +488,14 @@ def test_an_unknown_tenant_in_the_schedule_input_is_an_error_line_not_a_crash(
     assert report.places == 0
     [error] = [line for line in logs.lines() if line["level"] == "ERROR"]
     assert error["tenant"] == "nobody" and "no such tenant" in error["message"]
+
+
+@pytest.mark.usefixtures("configured")
+@pytest.mark.filterwarnings("ignore:No application metrics")  # the invocation fails before any is added
+def test_a_malformed_schedule_input_fails_the_invocation_before_any_request(
+    sandbox: StoryousSandbox, lambda_context: Any
+) -> None:
+    http.session("storyous").mount("https://", WsgiTransport(sandbox))
+    with pytest.raises(ValidationError, match="tenant_id"):
+        pull_app.lambda_handler({"job": "storyous-pull", "tenant_id": "bad/id"}, lambda_context)
+    assert sandbox.token_requests == sandbox.list_requests == 0
