@@ -41,7 +41,16 @@ def record_handler(record: IngestRecord) -> None:
         metrics.add_metric(name="DeliveriesFailed", unit=MetricUnit.Count, value=1)
         logger.exception("delivery failed; SQS retries it, then moves it to the ingest DLQ", extra=keys)
         raise
-    logger.info("delivery ingested", extra={**keys, **asdict(report)})
+    if report.quarantined:
+        logger.warning(
+            "records quarantined, the rest of the delivery stored: see 'admin quarantine list', fix, then retry",
+            extra={**keys, **asdict(report)},
+        )
+        metrics.add_metric(name="EntitiesQuarantined", unit=MetricUnit.Count, value=report.quarantined)
+    else:
+        logger.info("delivery ingested", extra={**keys, **asdict(report)})
+    if report.resolved:
+        metrics.add_metric(name="QuarantineResolved", unit=MetricUnit.Count, value=report.resolved)
     metrics.add_metric(name="EntitiesWritten", unit=MetricUnit.Count, value=report.written)
     metrics.add_metric(name="StaleEntitiesSkipped", unit=MetricUnit.Count, value=report.stale)
     metrics.add_metric(name="CustomersChanged", unit=MetricUnit.Count, value=report.customers_changed)

@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict
 
 from loyalty_hub.logic import pull
-from loyalty_hub.models.tenant import TenantId
+from loyalty_hub.models.ids import TenantId
 from loyalty_hub.observability import logger, metrics
 
 

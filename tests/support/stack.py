@@ -39,6 +39,7 @@ class Stack:
     orderingstack_dlq_url: str = ""
     rate_limit_table: str = "RateLimits"
     sync_state_table: str = "SyncState"
+    quarantine_table: str = "Quarantine"
 
     def env(self) -> dict[str, str]:
         return {
@@ -64,6 +65,7 @@ class Stack:
             "VOYADO_DLQ_URL": self.voyado_dlq_url,
             "RATE_LIMIT_TABLE": self.rate_limit_table,
             "SYNC_STATE_TABLE": self.sync_state_table,
+            "QUARANTINE_TABLE": self.quarantine_table,
         }
 
 
@@ -77,6 +79,7 @@ def create_stack(names: Stack = Stack()) -> Stack:
             "CustomersTable": names.customers_table,
             "RateLimitTable": names.rate_limit_table,
             "SyncStateTable": names.sync_state_table,
+            "QuarantineTable": names.quarantine_table,
         }[logical_id]
         ddb.create_table(**template.table_definition(logical_id, name))
     s3 = boto3.client("s3", region_name=REGION)

@@ -7,11 +7,11 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from botocore.exceptions import ClientError
 
 from functions.ingest import app as ingest_app
 from functions.webhook import app as webhook_app
+from loyalty_hub.dal.quarantine import QuarantineStore
 from loyalty_hub.errors import Unavailable
 from loyalty_hub.logic import ingest
 from loyalty_hub.logic.ingest import IngestDeps, ingest_delivery
@@ -395,7 +395,7 @@ def test_a_crash_between_customer_and_entity_writes_is_repaired_by_the_retry(
 
     crashing.meta.events.register("before-call.dynamodb.BatchWriteItem", crash)
     with pytest.raises(RuntimeError):
-        ingest_delivery(IngestDeps(deps.tenants, deps.s3, entities, deps.customers, clock), pointer)
+        ingest_delivery(IngestDeps(deps.tenants, deps.s3, entities, deps.customers, deps.quarantine, clock), pointer)
     assert entity_item(stack.entities_table, MERCHANT, "Bills", "B1") is None
     after_crash = customer(stack, ALICE)
 
@@ -449,14 +449,17 @@ def test_a_throttled_table_fails_only_that_tenants_records(stack: Stack, lambda_
     assert customer(stack, ALICE, tenant="second")["total_sales"] == Decimal("2")
 
 
-def test_a_missing_archive_object_fails_the_record(stack: Stack, lambda_context: Any, logs: Any) -> None:
+def test_a_missing_archive_object_is_quarantined_not_retried(stack: Stack, lambda_context: Any, logs: Any) -> None:
+    # A deleted or expired archive object can never be read: retrying it would hold the tenant's group.
     pointer = archive(stack.raw_bucket, MERCHANT, PLACE, "Bills", [])
     boto3.client("s3", region_name=REGION).delete_object(Bucket=stack.raw_bucket, Key=pointer.key)
     event = sqs_event([pointer.model_dump_json()])
-    with pytest.raises(BatchProcessingError):  # a batch whose every record failed fails as a whole
-        ingest_app.lambda_handler(event, lambda_context)
-    [failure] = [line for line in logs.lines() if line["level"] == "ERROR"]
-    assert failure["tenant"] == MERCHANT and failure["delivery_id"] == pointer.delivery_id
+    assert ingest_app.lambda_handler(event, lambda_context) == {"batchItemFailures": []}
+    [record] = QuarantineStore(boto3.client("dynamodb", region_name=REGION), stack.quarantine_table).list(MERCHANT)
+    assert (record.code, record.entity_id, record.pointer.key) == ("delivery", "", pointer.key)
+    [warning] = [line for line in logs.lines() if line["level"] == "WARNING"]
+    assert warning["tenant"] == MERCHANT and warning["delivery_id"] == pointer.delivery_id
+    assert warning["quarantined"] == 1
 
 
 def test_a_malformed_pointer_fails_the_record(stack: Stack, lambda_context: Any) -> None:

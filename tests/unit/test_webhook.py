@@ -2,15 +2,19 @@
 
 import base64
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from pydantic import ValidationError
 
 from functions.webhook import app as webhook
+from loyalty_hub.dal import tenants
+from loyalty_hub.dal.archive import archive_key, parse_key
 from loyalty_hub.logic import webhook as webhook_logic
-from loyalty_hub.models.tenant import Place
+from loyalty_hub.models.tenant import Place, Tenant
 from tests.support.doubles import LogCapture
 from tests.support.events import load, webhook_event
 from tests.support.stack import MERCHANT, OTHER_PLACE, PLACE, REGION, WEBHOOK_SECRET, Stack, add_tenant
@@ -178,7 +182,7 @@ def test_an_unknown_domain_is_accepted_archived_and_counted(
     status, answer = call(lambda_context, body={"dataDomain": "GiftCards/v2", "data": [{"id": "g1"}]})
     assert status == 200 and answer["dataDomain"] == "GiftCards/v2"
     [key] = archived(stack)
-    assert f"/{PLACE}/GiftCards_v2/" in key
+    assert f"/{PLACE}/GiftCards%2Fv2/" in key  # percent-encoded: one-to-one, no extra path level
     assert len(queued(stack)) == 1
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     assert any(m.get("UnknownDomainDeliveries") == [1.0] or m.get("UnknownDomainDeliveries") == 1.0 for m in emf)
@@ -194,19 +198,38 @@ def test_unknown_extra_envelope_fields_are_kept(stack: Stack, lambda_context: An
 
 
 @pytest.mark.parametrize(
-    ("merchant_id", "place_id", "message"),
+    "merchant_id",
+    ["000000000000000000000000", "a%27%3B%20DROP", "%F0%9F%8D%95", "m" * 8192, "p%2F1", "..", "a%20b"],
+)
+def test_an_unknown_or_malformed_merchant_is_answered_as_a_wrong_secret(
+    stack: Stack, lambda_context: Any, merchant_id: str
+) -> None:
+    # Merchant ids cannot be probed: the answer is the one a known merchant with a wrong secret gets.
+    unknown = call(lambda_context, merchant_id=merchant_id)
+    wrong_secret = call(lambda_context, authorization="not-the-secret")
+    assert unknown == wrong_secret == (401, {"error": "missing or wrong Authorization secret"})
+    assert_nothing_written(stack)
+
+
+def test_unknown_merchants_are_remembered_boundedly(stack: Stack, lambda_context: Any) -> None:
+    for n in range(3 * tenants.MAX_CACHED_UNKNOWN):
+        assert call(lambda_context, merchant_id=f"probe{n:058d}")[0] == 401
+    assert len(tenants._unknown) == tenants.MAX_CACHED_UNKNOWN
+
+
+@pytest.mark.parametrize(
+    ("place_id", "message"),
     [
-        ("000000000000000000000000", PLACE, "unknown tenant 000000000000000000000000"),
-        (MERCHANT, "000000000000000000000000", f"unknown place 000000000000000000000000 for tenant {MERCHANT}"),
-        (MERCHANT, "pl%C3%A1ce%20%3Cscript%3E", f"unknown place pláce <script> for tenant {MERCHANT}"),
-        ("a%27%3B%20DROP", PLACE, "unknown tenant a'; DROP"),
-        ("%F0%9F%8D%95", PLACE, "unknown tenant \U0001f355"),
+        ("000000000000000000000000", f"unknown place 000000000000000000000000 for tenant {MERCHANT}"),
+        ("pl%C3%A1ce%20%3Cscript%3E", f"unknown place pláce <script> for tenant {MERCHANT}"),
+        ("bad%2Fplace", f"unknown place bad/place for tenant {MERCHANT}"),
+        ("..", f"unknown place .. for tenant {MERCHANT}"),
     ],
 )
-def test_unknown_tenants_and_places_get_404(
-    stack: Stack, lambda_context: Any, merchant_id: str, place_id: str, message: str
+def test_unknown_places_of_a_known_merchant_get_404(
+    stack: Stack, lambda_context: Any, place_id: str, message: str
 ) -> None:
-    status, answer = call(lambda_context, merchant_id=merchant_id, place_id=place_id)
+    status, answer = call(lambda_context, place_id=place_id)
     assert status == 404
     assert answer == {"error": message}
     assert_nothing_written(stack)
@@ -218,12 +241,31 @@ def test_a_disabled_place_gets_404(stack: Stack, lambda_context: Any) -> None:
     assert status == 404
 
 
-def test_ids_with_odd_but_valid_characters_reach_their_place(stack: Stack, lambda_context: Any) -> None:
-    add_tenant(stack, "odd_merchant-1", places={"place:1~(a)": Place(name="odd")})
-    status, _ = call(lambda_context, merchant_id="odd_merchant-1", place_id="place:1~(a)")
+@pytest.mark.parametrize("place_id", ["p/1", "bad/place", "..", "a b", "place:1~(a)", ""])
+def test_a_place_id_outside_the_id_alphabet_cannot_be_configured(place_id: str) -> None:
+    with pytest.raises(ValidationError):
+        Tenant(tenant_id=MERCHANT, name="x", places={place_id: Place()})
+
+
+def test_archive_keys_encode_ids_one_to_one() -> None:
+    moment = datetime(2024, 7, 1, tzinfo=UTC)
+    keys = {
+        archive_key(MERCHANT, place, domain, moment, "0" * 64)
+        for place, domain in [("bad_place", "Bills"), ("bad/place", "Bills"), ("p", "Gift/Cards"), ("p", "Gift_Cards")]
+    }
+    assert len(keys) == 4
+    for key in keys:
+        assert ".." not in key and key.count("/") == 7
+        parts = parse_key(key)
+        assert archive_key(parts.tenant_id, parts.place_id, parts.domain, moment, parts.sha256) == key
+
+
+def test_a_valid_place_id_is_archived_under_itself(stack: Stack, lambda_context: Any) -> None:
+    add_tenant(stack, "odd_merchant-1", places={"place_1-A": Place(name="odd")})
+    status, _ = call(lambda_context, merchant_id="odd_merchant-1", place_id="place_1-A")
     assert status == 200
     [key] = archived(stack)
-    assert key.startswith("raw/odd_merchant-1/place_1__a_/Bills/")
+    assert key.startswith("raw/odd_merchant-1/place_1-A/Bills/")
 
 
 def test_an_unknown_route_gets_json_404(stack: Stack, lambda_context: Any) -> None:
@@ -282,3 +324,41 @@ def test_log_lines_carry_tenant_place_domain_and_delivery_but_no_customer_data(
     assert accepted["tenant"] == MERCHANT and accepted["place"] == OTHER_PLACE
     assert accepted["domain"] == "Bills" and len(accepted["delivery_id"]) == 16
     assert "M4E6D346F7257504B" not in logs.text() and "Nováková" not in logs.text()
+
+
+@pytest.mark.parametrize(
+    ("entity", "message"),
+    [
+        ({"billId": "B" * 600}, "data[1].billId: an id of 600 bytes exceeds 512"),
+        ({"billId": "B\u0000x"}, "data[1].billId: an id must not contain control characters"),
+        ({"billId": {"nested": 1}}, "data[1].billId: an id must be a string or an integer, not dict"),
+        ({"billId": "B9", "customerId": "C" * 3000}, "data[1].customerId: an id of 3000 bytes exceeds 512"),
+        ({"billId": "B9", "customerId": ["C1"]}, "data[1].customerId: an id must be a string or an integer, not list"),
+        ({"billId": True}, "data[1].billId: an id must be a string or an integer, not bool"),
+    ],
+)
+def test_ids_no_key_can_hold_are_refused_naming_the_entity(
+    stack: Stack, lambda_context: Any, entity: dict[str, Any], message: str
+) -> None:
+    body = {"dataDomain": "Bills", "data": [{"billId": "B1", "finalPrice": 1}, entity]}
+    assert call(lambda_context, body=body) == (422, {"error": message})
+    assert_nothing_written(stack)
+
+
+def test_a_non_object_entity_is_refused_naming_it(stack: Stack, lambda_context: Any) -> None:
+    status, answer = call(lambda_context, body={"dataDomain": "Bills", "data": [{"billId": "B1"}, "B2"]})
+    assert status == 422 and answer["error"].startswith("data.1:")
+    assert_nothing_written(stack)
+
+
+def test_what_only_ingest_can_judge_is_accepted(stack: Stack, lambda_context: Any) -> None:
+    # A price no DynamoDB number holds, a version out of range: one bad record must not cost the delivery.
+    body = {
+        "dataDomain": "Bills",
+        "data": [
+            {"billId": "B1", "finalPrice": 1e200},
+            {"billId": "B2", "finalPrice": 123456789012345678901234567890123456789},
+            {"billId": "B3", "_lastModifiedAt": "0001-01-01T00:00:00+14:00"},
+        ],
+    }
+    assert call(lambda_context, body=body)[0] == 200

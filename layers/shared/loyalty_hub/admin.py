@@ -28,6 +28,7 @@ from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.errors import HubError, NotFound
 from loyalty_hub.logic.webhook import WEBHOOK_SECRET_KEYS
 from loyalty_hub.models.datasync import DeliveryPointer, parse_envelope
+from loyalty_hub.models.ids import is_valid_id
 from loyalty_hub.models.tenant import CustobarSettings, OrderingStackSettings, Place, Tenant, VoyadoSettings
 from loyalty_hub.secrets import secret_name
 
@@ -123,8 +124,8 @@ class Admin:
 
     def add_place(self, tenant_id: str, place_id: str, name: str) -> Tenant:
         tenant = self._tenant(tenant_id)
-        if not place_id.strip():
-            raise AdminError("place id must not be empty")
+        if not is_valid_id(place_id):
+            raise AdminError(f"a place id is 1 to 64 of A-Z a-z 0-9 _ - (Storyous uses 24 hex digits): {place_id!r}")
         updated = tenant.model_copy(update={"places": {**tenant.places, place_id: Place(name=name)}})
         self.tenants.put(updated)
         return updated
@@ -257,18 +258,17 @@ class Admin:
             Bucket=self.target.raw_bucket, Prefix=f"raw/{tenant_id}/"
         ):
             for obj in page.get("Contents", []):
-                parts = obj["Key"].split("/")  # raw/<tenant>/<place>/<domain>/<yyyy>/<mm>/<dd>/<sha>.json
-                received = date(int(parts[4]), int(parts[5]), int(parts[6]))
-                if received < since or (domain and parts[3] != domain):
+                parts = archive.parse_key(obj["Key"])
+                if parts.received_on < since or (domain and parts.domain != domain):
                     continue
                 envelope = parse_envelope(archive.get_raw(s3, self.target.raw_bucket, obj["Key"]))
                 pointer = DeliveryPointer(
                     tenant_id=tenant_id,
-                    place_id=parts[2],
+                    place_id=parts.place_id,
                     domain=envelope.dataDomain,
                     bucket=self.target.raw_bucket,
                     key=obj["Key"],
-                    sha256=parts[7].removesuffix(".json"),
+                    sha256=parts.sha256,
                     received_at=obj["LastModified"].astimezone(UTC),
                     entities=len(envelope.data),
                 )

@@ -31,6 +31,7 @@ class IngestSettings(TenantSettings):
     RAW_BUCKET: str = Field(min_length=1)
     ENTITIES_TABLE: str = Field(min_length=1)
     CUSTOMERS_TABLE: str = Field(min_length=1)
+    QUARANTINE_TABLE: str = Field(min_length=1)
 
 
 class PullSettings(TenantSettings):

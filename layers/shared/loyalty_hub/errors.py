@@ -29,5 +29,15 @@ class Unavailable(HubError):
     """A dependency failed; the caller should retry later (HTTP 503)."""
 
 
+class Refused(HubError):
+    """A store refused one record for good (too large, a key too long, a number out of range): sending
+    it again cannot help, so it is quarantined, never retried as if the store were down."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
 class ConfigurationError(HubError):
     """The deployment or a tenant is misconfigured; an operator must act."""

@@ -1,13 +1,14 @@
 """Raw delivery archive (S3) and the ingest queue (SQS FIFO, one message group per tenant)."""
 
 import hashlib
-import re
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import TYPE_CHECKING
+from urllib.parse import quote, unquote
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from loyalty_hub.errors import Unavailable
+from loyalty_hub.errors import HubError, Unavailable
 from loyalty_hub.models.datasync import DeliveryPointer
 from loyalty_hub.models.enrichment import EnrichmentUpdate
 
@@ -15,14 +16,32 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
 
-_UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
+
+def _segment(value: str) -> str:
+    """Percent-encoding: one-to-one, and the identity for the id alphabet (models.ids), so keys of valid
+    ids read as they are; no value can add a path level ('/') or climb one ('..')."""
+    return quote(value, safe="").replace(".", "%2E")
 
 
 def archive_key(tenant_id: str, place_id: str, domain: str, received_at: datetime, sha256: str) -> str:
     """Content-addressed: the same body archived twice on one day lands on the same key."""
-    place = _UNSAFE_KEY_CHARS.sub("_", place_id)
-    safe_domain = _UNSAFE_KEY_CHARS.sub("_", domain)
-    return f"raw/{tenant_id}/{place}/{safe_domain}/{received_at:%Y/%m/%d}/{sha256}.json"
+    return f"raw/{_segment(tenant_id)}/{_segment(place_id)}/{_segment(domain)}/{received_at:%Y/%m/%d}/{sha256}.json"
+
+
+@dataclass(frozen=True)
+class ArchivedKey:
+    tenant_id: str
+    place_id: str
+    domain: str
+    received_on: date
+    sha256: str
+
+
+def parse_key(key: str) -> ArchivedKey:
+    """The inverse of `archive_key`."""
+    _, tenant, place, domain, year, month, day, name = key.split("/")
+    received_on = date(int(year), int(month), int(day))
+    return ArchivedKey(unquote(tenant), unquote(place), unquote(domain), received_on, name.removesuffix(".json"))
 
 
 def put_raw(s3: "S3Client", bucket: str, key: str, body: bytes, sha256_hex: str) -> None:
@@ -39,9 +58,20 @@ def put_raw(s3: "S3Client", bucket: str, key: str, body: bytes, sha256_hex: str)
         raise Unavailable("could not archive the delivery") from exc
 
 
+class ArchiveMissing(HubError):
+    """The archived delivery is gone (deleted, or expired by the lifecycle rule): it cannot be ingested."""
+
+
 def get_raw(s3: "S3Client", bucket: str, key: str) -> bytes:
-    response = s3.get_object(Bucket=bucket, Key=key)
-    return response["Body"].read()
+    try:
+        response = s3.get_object(Bucket=bucket, Key=key)
+        return response["Body"].read()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            raise ArchiveMissing(f"archived delivery {key} not found") from exc
+        raise Unavailable("could not read the archived delivery") from exc
+    except BotoCoreError as exc:
+        raise Unavailable("could not read the archived delivery") from exc
 
 
 def archive_delivery(

@@ -8,14 +8,15 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from loyalty_hub.dal.batch import batch_get, batch_put
+from loyalty_hub.dal.batch import KeyAttributes, batch_get, batch_put
 from loyalty_hub.dal.codec import from_item, to_item
-from loyalty_hub.errors import Unavailable
+from loyalty_hub.errors import Refused, Unavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 BY_UPDATED_INDEX = "ByUpdated"
+KEYS = KeyAttributes(partition=("pk", "gsi1pk"), sort=("gsi1sk",))  # the table's key and the index's
 
 
 def customer_pk(tenant_id: str, customer_id: str) -> str:
@@ -58,8 +59,10 @@ class CustomerStore:
         except (ClientError, BotoCoreError) as exc:
             raise Unavailable("customer index query failed") from exc
 
-    def put_many(self, items: Sequence[dict[str, Any]]) -> None:
-        batch_put(self._client, self._table, [to_item(item) for item in items])
+    def put_many(self, items: Sequence[dict[str, Any]]) -> dict[str, Refused]:
+        """Writes customer items; returns {customer id: why} for those refused for good."""
+        refused = batch_put(self._client, self._table, [to_item(item) for item in items], keys=KEYS)
+        return {str(items[index]["customer_id"]): error for index, error in refused.items()}
 
     def ids_with_categories(self, tenant_id: str, category_ids: Iterable[str]) -> list[str]:
         """Customers whose counted bills carry any of `category_ids` (a read of the tenant's index)."""

@@ -1,12 +1,14 @@
 """Storyous entities of every domain, one item per (tenant, domain, id) in EntitiesTable."""
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from loyalty_hub.dal.batch import batch_get, batch_put
+from loyalty_hub.dal.batch import KeyAttributes, batch_get, batch_put
+from loyalty_hub.errors import Refused
+from loyalty_hub.limits import item_problem
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -26,6 +28,9 @@ class EntityWrite:
     place_id: str
     delivery_key: str
     customer_id: str | None = None
+
+
+KEYS = KeyAttributes(partition=("pk",), sort=("sk",))
 
 
 def _pk(tenant_id: str, domain: str) -> str:
@@ -60,20 +65,26 @@ class EntityStore:
         items = batch_get(self._client, self._table, keys, projection="sk, body")
         return {item["sk"]["S"]: orjson.loads(item["body"]["S"]) for item in items}
 
-    def put(self, tenant_id: str, domain: str, writes: Mapping[str, EntityWrite], received_at: str) -> None:
-        pk = _pk(tenant_id, domain)
-        items = []
-        for write in writes.values():
-            item: dict[str, Any] = {
-                "pk": {"S": pk},
-                "sk": {"S": write.entity_id},
-                "version": {"S": write.version},
-                "body": {"S": orjson.dumps(write.body).decode()},
-                "place_id": {"S": write.place_id},
-                "delivery_key": {"S": write.delivery_key},
-                "received_at": {"S": received_at},
-            }
-            if write.customer_id:
-                item["customer_id"] = {"S": write.customer_id}
-            items.append(item)
-        batch_put(self._client, self._table, items)
+    def item(self, tenant_id: str, domain: str, write: EntityWrite, received_at: str) -> dict[str, Any]:
+        """The item `put_items` writes for one entity; `problem(item)` says whether DynamoDB would take it."""
+        item: dict[str, Any] = {
+            "pk": {"S": _pk(tenant_id, domain)},
+            "sk": {"S": write.entity_id},
+            "version": {"S": write.version},
+            "body": {"S": orjson.dumps(write.body).decode()},
+            "place_id": {"S": write.place_id},
+            "delivery_key": {"S": write.delivery_key},
+            "received_at": {"S": received_at},
+        }
+        if write.customer_id:
+            item["customer_id"] = {"S": write.customer_id}
+        return item
+
+    @staticmethod
+    def problem(item: dict[str, Any]) -> tuple[str, str] | None:
+        return item_problem(item, partition_keys=KEYS.partition, sort_keys=KEYS.sort)
+
+    def put_items(self, items: list[dict[str, Any]]) -> dict[str, Refused]:
+        """Writes entity items; returns {entity id: why} for those refused for good."""
+        refused = batch_put(self._client, self._table, items, keys=KEYS)
+        return {items[index]["sk"]["S"]: error for index, error in refused.items()}

@@ -2,6 +2,7 @@
 
 import json
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -18,7 +19,12 @@ from loyalty_hub.models.tenant import Tenant
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-_cache: dict[tuple[str, str], tuple[float, Tenant | None]] = {}
+# Bounded, least recently used first out: made-up ids from unauthenticated callers cannot grow it.
+MAX_CACHED_TENANTS = 512
+MAX_CACHED_UNKNOWN = 256
+UNKNOWN_CACHE_SECONDS = 5.0  # a tenant created a moment ago is found soon; probing still costs a read per 5 s
+_cache: "OrderedDict[tuple[str, str], tuple[float, Tenant]]" = OrderedDict()
+_unknown: "OrderedDict[tuple[str, str], float]" = OrderedDict()
 
 
 class TenantStore:
@@ -40,22 +46,29 @@ class TenantStore:
         return cls(settings.TENANTS_TABLE, cache_seconds=settings.TENANT_CACHE_SECONDS)
 
     def get(self, tenant_id: str) -> Tenant:
-        """The tenant, or NotFound; unknown ids are cached too so probing costs no extra reads."""
-        now = self._clock()
-        hit = _cache.get((self._table, tenant_id))
+        """The tenant, or NotFound. Known tenants are cached for the configured time, unknown ids for a
+        few seconds; both caches are bounded."""
+        key, now = (self._table, tenant_id), self._clock()
+        hit = _cache.get(key)
         if hit is not None and hit[0] > now:
-            tenant = hit[1]
-        else:
-            tenant = self._load(tenant_id)
-            _cache[(self._table, tenant_id)] = (now + self._ttl, tenant)
+            _cache.move_to_end(key)
+            return hit[1]
+        unknown_until = _unknown.get(key)
+        if unknown_until is not None and unknown_until > now:
+            raise NotFound(f"unknown tenant {tenant_id[:64]}")
+        tenant = self._load(tenant_id)
         if tenant is None:
-            raise NotFound(f"unknown tenant {tenant_id}")
+            _remember(_unknown, key, now + min(self._ttl, UNKNOWN_CACHE_SECONDS), MAX_CACHED_UNKNOWN)
+            raise NotFound(f"unknown tenant {tenant_id[:64]}")
+        _unknown.pop(key, None)
+        _remember(_cache, key, (now + self._ttl, tenant), MAX_CACHED_TENANTS)
         return tenant
 
     def put(self, tenant: Tenant) -> None:
         item = json.loads(tenant.model_dump_json(), parse_float=Decimal)  # DynamoDB numbers are Decimal
         self._client.put_item(TableName=self._table, Item=to_item(item))
         _cache.pop((self._table, tenant.tenant_id), None)
+        _unknown.pop((self._table, tenant.tenant_id), None)
 
     def list(self) -> list[Tenant]:
         paginator = self._client.get_paginator("scan")
@@ -78,5 +91,13 @@ class TenantStore:
             raise ConfigurationError(f"tenant {tenant_id} has an invalid configuration: {exc}") from exc
 
 
+def _remember[V](cache: "OrderedDict[tuple[str, str], V]", key: tuple[str, str], value: V, limit: int) -> None:
+    cache[key] = value
+    cache.move_to_end(key)
+    while len(cache) > limit:
+        cache.popitem(last=False)
+
+
 def clear_cache() -> None:
     _cache.clear()
+    _unknown.clear()

@@ -285,10 +285,11 @@ def _queue_new_bills(state: _Run, place: _Place, bills: list[dict[str, Any]]) ->
     deps, report = state.deps, state.report
     tenant_id = place.tenant.tenant_id
     now = deps.now()
-    incoming, _ = latest_per_id(DOMAIN, bills, place.tenant.zone, format_timestamp(now))
+    incoming, _, poison = latest_per_id(DOMAIN, bills, place.tenant.zone, format_timestamp(now))
     stored = deps.entities.versions(tenant_id, DOMAIN, incoming)
     fresh = [e for eid, e in incoming.items() if eid not in stored or stored[eid].version < e.version]
-    bodies = []
+    # Bills no key can hold are archived all the same: ingest quarantines them, where an operator sees them.
+    bodies = [p.body for p in poison]
     for entry in fresh:
         body = entry.body
         # Items give a customer's categories; bills without a customer need none of them.

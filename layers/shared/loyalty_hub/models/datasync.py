@@ -54,6 +54,8 @@ class DeliveryPointer(BaseModel):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     received_at: AwareDatetime
     entities: int = Field(ge=0)
+    # Set by `quarantine retry`: the quarantine ids this ingest settles, with their attempts so far.
+    retry: dict[str, int] = Field(default_factory=dict)
 
     @property
     def delivery_id(self) -> str:

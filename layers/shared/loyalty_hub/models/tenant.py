@@ -3,10 +3,9 @@
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl
 
-# Tenant ids go into keys joined with '#' and into S3 keys, so they are kept to a safe alphabet.
-TenantId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+from loyalty_hub.models.ids import PlaceId, TenantId
 
 
 def _zone(name: str) -> str:
@@ -77,7 +76,7 @@ class Tenant(BaseModel):
     name: str = Field(min_length=1)
     time_zone: Annotated[str, AfterValidator(_zone)] = "Europe/Prague"
     country: str = Field(default="CZ", pattern=r"^[A-Z]{2}$")
-    places: dict[str, Place] = Field(default_factory=dict)
+    places: dict[PlaceId, Place] = Field(default_factory=dict)
     vendors: Vendors = Field(default_factory=Vendors)
 
     @property

@@ -48,6 +48,15 @@ def entity_id(domain: str, entity: dict[str, Any]) -> tuple[str, bool]:
     return "sha256:" + hashlib.sha256(canonical).hexdigest(), False
 
 
+def id_fields(domain: str, entity: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The id values an entity carries that become keys: its own id field (the first present), and on a
+    bill the customer it names."""
+    found = [(name, entity[name]) for name in (*ID_FIELDS.get(domain, ()), *GENERIC_ID_FIELDS) if name in entity][:1]
+    if domain == "Bills" and entity.get("customerId") is not None:
+        found.append(("customerId", entity["customerId"]))
+    return found
+
+
 def parse_datetime(value: Any, zone: tzinfo) -> datetime | None:
     """ISO-8601 from Storyous; a value without an offset is read in the tenant's time zone."""
     if not isinstance(value, str) or not value:

@@ -1,0 +1,101 @@
+"""DynamoDB's documented limits, in one place, and a check of an item against them before it is written.
+
+moto accepts what DynamoDB refuses (oversized keys and items, numbers beyond 38 digits), so these
+checks, not moto, are what keeps a refused write from reaching AWS; `batch.classify` reads the codes
+AWS answers with when a check still misses something.
+Source: the DynamoDB developer guide, "Quotas" (item size, key lengths) and "Data types" (numbers).
+"""
+
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final
+
+MAX_ITEM_BYTES: Final = 400 * 1024  # names and values, UTF-8
+MAX_PARTITION_KEY_BYTES: Final = 2048
+MAX_SORT_KEY_BYTES: Final = 1024  # also for an index's sort key
+MAX_NUMBER_DIGITS: Final = 38
+MAX_NUMBER: Final = Decimal("9.9999999999999999999999999999999999999E+125")
+MIN_POSITIVE_NUMBER: Final = Decimal("1E-130")
+
+# Our own bound on Storyous ids (bill, customer, product...): real ones are about 20 characters, and
+# 512 bytes fits every key an id becomes part of (entity sort key, customer keys with their index
+# timestamp prefix, vendor external ids) with room to spare.
+MAX_ID_BYTES: Final = 512
+
+
+def number_problem(value: Decimal) -> str | None:
+    """Why DynamoDB would refuse this number, or None."""
+    if not value.is_finite():
+        return "not a finite number"
+    if value.is_zero():
+        return None
+    digits = len(value.normalize().as_tuple().digits)
+    if digits > MAX_NUMBER_DIGITS:
+        return f"{digits} significant digits (DynamoDB keeps {MAX_NUMBER_DIGITS})"
+    if not MIN_POSITIVE_NUMBER <= abs(value) <= MAX_NUMBER:
+        return "outside DynamoDB's number range (1E-130 to 9.99E+125)"
+    return None
+
+
+def _size(value: Mapping[str, Any]) -> int:
+    """Bytes one attribute value counts towards the item size, as the developer guide computes it."""
+    (kind, inner), *_ = value.items()
+    match kind:
+        case "S":
+            return len(inner.encode())
+        case "N":
+            return (len(inner.lstrip("-").replace(".", "").lstrip("0")) + 1) // 2 + 1
+        case "B":
+            return len(inner)
+        case "BOOL" | "NULL":
+            return 1
+        case "L":
+            return 3 + sum(1 + _size(v) for v in inner)
+        case "M":
+            return 3 + sum(1 + len(k.encode()) + _size(v) for k, v in inner.items())
+        case "SS" | "NS" | "BS":
+            return sum(len(str(v).encode()) for v in inner)
+    return 0
+
+
+def item_size(item: Mapping[str, Mapping[str, Any]]) -> int:
+    return sum(len(name.encode()) + _size(value) for name, value in item.items())
+
+
+def _numbers(value: Mapping[str, Any]) -> list[str]:
+    (kind, inner), *_ = value.items()
+    if kind == "N":
+        return [inner]
+    if kind == "NS":
+        return list(inner)
+    if kind == "L":
+        return [n for v in inner for n in _numbers(v)]
+    if kind == "M":
+        return [n for v in inner.values() for n in _numbers(v)]
+    return []
+
+
+def item_problem(
+    item: Mapping[str, Mapping[str, Any]], *, partition_keys: tuple[str, ...] = (), sort_keys: tuple[str, ...] = ()
+) -> tuple[str, str] | None:
+    """(reason code, reason) DynamoDB would refuse the item for, or None. `partition_keys` and `sort_keys`
+    name the attributes that are keys of the table or of one of its indexes."""
+    for names, limit in ((partition_keys, MAX_PARTITION_KEY_BYTES), (sort_keys, MAX_SORT_KEY_BYTES)):
+        for name in names:
+            value = item.get(name)
+            if value is None:
+                continue
+            size = _size(value)
+            if size > limit or size == 0:
+                return "key_too_long", f"key attribute {name} is {size} bytes (DynamoDB allows 1 to {limit})"
+    size = item_size(item)
+    if size > MAX_ITEM_BYTES:
+        return "too_large", f"item of {size} bytes exceeds DynamoDB's {MAX_ITEM_BYTES} bytes"
+    for text in (n for value in item.values() for n in _numbers(value)):
+        try:
+            problem = number_problem(Decimal(text))
+        except InvalidOperation:
+            problem = "not a number"
+        if problem:
+            return "number_out_of_range", f"a number has {problem}"
+    return None

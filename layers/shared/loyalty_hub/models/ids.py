@@ -1,0 +1,39 @@
+"""Ids that become parts of keys, URLs and archive paths: checked here, and only here.
+
+Storyous merchant and place ids are 24 hex digits (vendor-reference.md §1.1); the alphabet below is a
+superset that every key, S3 path and URL segment can hold as it is. Entity ids (bills, customers,
+products) are not documented beyond examples, so they are only bounded: see `entity_id_problem`.
+"""
+
+import re
+from typing import Annotated, Any, Final
+
+from pydantic import StringConstraints
+
+from loyalty_hub.limits import MAX_ID_BYTES
+
+ID_PATTERN: Final = r"^[A-Za-z0-9_-]{1,64}$"
+_ID: Final = re.compile(ID_PATTERN)
+
+TenantId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+PlaceId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+
+
+def is_valid_id(value: str) -> bool:
+    """A tenant (merchant) or place id, as models, the webhook, the admin command and the archive accept."""
+    return _ID.fullmatch(value) is not None
+
+
+def entity_id_problem(value: Any) -> str | None:
+    """Why a Storyous entity id (a string or an integer) cannot be stored, or None."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return f"an id must be a string or an integer, not {type(value).__name__}"
+    text = str(value)
+    if not text.strip():
+        return "an id must not be empty"
+    size = len(text.encode())
+    if size > MAX_ID_BYTES:
+        return f"an id of {size} bytes exceeds {MAX_ID_BYTES}"
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        return "an id must not contain control characters"
+    return None
