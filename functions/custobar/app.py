@@ -37,4 +37,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         queue_url=settings.CUSTOBAR_QUEUE_URL,
         dlq_url=settings.CUSTOBAR_DLQ_URL,
         max_receives=settings.CUSTOBAR_MAX_RECEIVES,
+        context=context,
     )

@@ -40,4 +40,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         queue_url=settings.ORDERINGSTACK_QUEUE_URL,
         dlq_url=settings.ORDERINGSTACK_DLQ_URL,
         max_receives=settings.ORDERINGSTACK_MAX_RECEIVES,
+        context=context,
     )

@@ -266,7 +266,7 @@ def lambda_record(message: dict[str, Any]) -> dict[str, Any]:
 class Refusing:
     name = "custobar"
 
-    def deliver(self, tenant_id: str, messages: Any) -> dict[int, VendorError]:
+    def deliver(self, tenant_id: str, messages: Any, **_: Any) -> dict[int, VendorError]:
         return dict.fromkeys(range(len(messages)), PermanentError("still failing"))
 
 

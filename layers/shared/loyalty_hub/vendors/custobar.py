@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from functools import partial
 from typing import Any
 
 import orjson
@@ -21,7 +22,8 @@ from loyalty_hub.logic.projection import counted_bills
 from loyalty_hub.models.tenant import CustobarSettings
 from loyalty_hub.storyous.mapping import parse_money
 from loyalty_hub.vendors import http
-from loyalty_hub.vendors.errors import PermanentError
+from loyalty_hub.vendors.errors import PermanentError, VendorError
+from loyalty_hub.vendors.isolate import isolate
 from loyalty_hub.vendors.worker import VendorMessage, tenant_vendor_settings
 
 BATCH = 500  # Custobar's own plugins upload at most 500 records per request
@@ -87,13 +89,26 @@ def customer_payload(item: dict[str, Any], settings: CustobarSettings, region: s
     }
 
 
-def sale_rows(bill: dict[str, Any], customer_id: str, counts: bool) -> list[dict[str, Any]]:
+def sale_date(bill: dict[str, Any], paid_at: str | None = None) -> str:
+    """ISO-8601 with an offset: the time ingest read for the bill (its ledger's `t`), else paidAt or
+    createdAt if they read as ISO-8601; ValueError when none does (Custobar requires sale_date)."""
+    for value in (paid_at, bill.get("paidAt"), bill.get("createdAt")):
+        if isinstance(value, str) and value:
+            try:
+                return datetime.fromisoformat(value).isoformat()
+            except ValueError:
+                continue
+    raise ValueError("the bill has no readable sale date")
+
+
+def sale_rows(
+    bill: dict[str, Any], customer_id: str, counts: bool, *, paid_at: str | None = None
+) -> list[dict[str, Any]]:
     """One row per bill item; a bill that does not count (README "Refunds") is sent as CANCELLED."""
-    paid = bill.get("paidAt") or bill.get("createdAt")
     sale = {
         "sale_external_id": str(bill["billId"]),
         "sale_customer_id": external_id(customer_id),
-        "sale_date": datetime.fromisoformat(paid).isoformat() if paid else "",
+        "sale_date": sale_date(bill, paid_at),
         "sale_total": cents(bill.get("finalPrice")),
         "sale_currency": bill.get("currencyCode") or "",
         "sale_payment_method": bill.get("paymentMethod") or "",
@@ -134,28 +149,61 @@ class Custobar:
         self._secrets = secrets
         self._http = session or http.session(self.name)
 
-    def deliver(self, tenant_id: str, messages: Sequence[VendorMessage]) -> None:
-        """One upload per 500 customers: Custobar does not say which record it refused, so a refusal
-        fails the whole group (docs/decisions.md D14)."""
+    def deliver(
+        self,
+        tenant_id: str,
+        messages: Sequence[VendorMessage],
+        *,
+        time_left: Callable[[], float] = lambda: float("inf"),
+    ) -> dict[int, VendorError]:
+        """One upload per 500 customers, then their sales. Custobar does not say which record it refused,
+        so a refused upload is halved until the refused record is found (vendors.isolate): one bad
+        record costs its own message only."""
         found = tenant_vendor_settings(self._tenants, tenant_id, self.name)
         if found is None:
-            return
+            return {}
         tenant, settings = found
         secret = self._secrets(tenant_id)
         items = self._customers.get_many(tenant_id, {m.customer_id for m in messages})
-        payload = [customer_payload(item, settings, tenant.country) for item in items.values()]
-        for chunk in _chunks(payload):
-            self._upload(settings, secret, "customers", chunk)
+        errors: dict[int, VendorError] = {}
+        owners: dict[str, list[int]] = {}  # customer id -> the messages about it
+        for index, message in enumerate(messages):
+            owners.setdefault(message.customer_id, []).append(index)
 
-        bill_ids = {b for m in messages for b in m.bill_ids}
-        counted = {bid for item in items.values() for bid in counted_bills(orjson.loads(item.get("ledger") or "{}"))}
-        rows: list[dict[str, Any]] = []
-        for bill_id, bill in sorted(self._entities.bodies(tenant_id, "Bills", bill_ids).items()):
-            owner = bill.get("customerId")
-            if owner:
-                rows += sale_rows(bill, str(owner), bill_id in counted)
+        customers: list[tuple[str, dict[str, Any]]] = []
+        for customer_id, item in items.items():
+            try:
+                customers.append((customer_id, customer_payload(item, settings, tenant.country)))
+            except (ValueError, TypeError, ArithmeticError, KeyError) as exc:
+                errors |= dict.fromkeys(owners[customer_id], _unmappable("customer", exc))
+        upload = partial(self._upload, settings, secret, "customers")
+        for chunk in _chunks(customers):
+            for customer_id, error in isolate(chunk, upload, time_left=time_left).items():
+                errors |= dict.fromkeys(owners[customer_id], error)
+
+        # Sales of the customers that were uploaded; a refused row fails the messages that named its bill.
+        listed: dict[str, list[int]] = {}
+        for index, message in enumerate(messages):
+            if index not in errors:
+                for bill_id in message.bill_ids:
+                    listed.setdefault(bill_id, []).append(index)
+        rows: list[tuple[str, dict[str, Any]]] = []
+        ledgers = {cid: orjson.loads(item.get("ledger") or "{}") for cid, item in items.items()}
+        counted = {bid for ledger in ledgers.values() for bid in counted_bills(ledger)}
+        for bill_id, bill in sorted(self._entities.bodies(tenant_id, "Bills", listed).items()):
+            owner = str(bill.get("customerId") or "")
+            if not owner:
+                continue
+            entry = ledgers.get(owner, {}).get(bill_id, {})
+            try:
+                rows += [(bill_id, row) for row in sale_rows(bill, owner, bill_id in counted, paid_at=entry.get("t"))]
+            except (ValueError, TypeError, ArithmeticError, KeyError) as exc:
+                errors |= dict.fromkeys(listed[bill_id], _unmappable("sale", exc))
+        upload = partial(self._upload, settings, secret, "sales")
         for chunk in _chunks(rows):
-            self._upload(settings, secret, "sales", chunk)
+            for bill_id, error in isolate(chunk, upload, time_left=time_left).items():
+                errors |= dict.fromkeys(listed[bill_id], error)
+        return errors
 
     def _upload(
         self, settings: CustobarSettings, secret: dict[str, Any], kind: str, records: list[dict[str, Any]]
@@ -184,6 +232,11 @@ class Custobar:
             )
 
 
-def _chunks(records: list[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:
+def _chunks[T](records: list[T]) -> Iterable[list[T]]:
     for start in range(0, len(records), BATCH):
         yield records[start : start + BATCH]
+
+
+def _unmappable(what: str, exc: Exception) -> PermanentError:
+    # The exception's type, not its text: a value that failed to map may be personal data.
+    return PermanentError(f"could not map the {what} for Custobar: {type(exc).__name__}")

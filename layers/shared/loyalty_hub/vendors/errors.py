@@ -9,11 +9,22 @@ class VendorError(Exception):
 
 
 class RetryableError(VendorError):
-    """Network error, timeout, 5xx or 429: the message comes back later (after `retry_after` if given)."""
+    """Network error, timeout, 5xx or 429: the message comes back later (after `retry_after` if given).
 
-    def __init__(self, reason: str, *, status: int | None = None, retry_after: float | None = None) -> None:
+    `deferral` marks a "not now" that is no failure — our pacing, a vendor's Retry-After, a run out of
+    time: the message is sent again after the delay and the attempt is not counted, so it never
+    dead-letters for waiting."""
+
+    def __init__(
+        self, reason: str, *, status: int | None = None, retry_after: float | None = None, deferral: bool = False
+    ) -> None:
         super().__init__(reason, status=status)
         self.retry_after = retry_after
+        self.deferral = deferral
+
+
+def deferred(reason: str, after: float = 0.0) -> RetryableError:
+    return RetryableError(reason, retry_after=after, deferral=True)
 
 
 class PermanentError(VendorError):

@@ -60,9 +60,10 @@ def send(http: requests.Session, method: str, url: str, **kwargs: object) -> req
         return response
     reason = f"{response.status_code} from {url}: {response.text[:300]}"
     if response.status_code == 429 or response.status_code >= 500:
-        raise RetryableError(
-            reason, status=response.status_code, retry_after=retry_after_seconds(response.headers.get("Retry-After"))
-        )
+        retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+        # A vendor that says when to come back (or that we go too fast) is pacing us: not a failed attempt.
+        deferral = response.status_code == 429 or retry_after is not None
+        raise RetryableError(reason, status=response.status_code, retry_after=retry_after, deferral=deferral)
     raise PermanentError(reason, status=response.status_code)
 
 

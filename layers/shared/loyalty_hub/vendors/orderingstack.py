@@ -21,7 +21,7 @@ from loyalty_hub.logic.projection import counted_bills
 from loyalty_hub.models.enrichment import EnrichmentUpdate
 from loyalty_hub.models.tenant import OrderingStackSettings
 from loyalty_hub.vendors import http
-from loyalty_hub.vendors.errors import PermanentError, RetryableError, VendorError
+from loyalty_hub.vendors.errors import PermanentError, RetryableError, VendorError, deferred
 from loyalty_hub.vendors.worker import VendorMessage, tenant_vendor_settings
 
 _UNSAFE = re.compile(r"[^a-zA-Z0-9._-]")
@@ -73,7 +73,13 @@ class OrderingStack:
         self._clock = clock
         self._now = now
 
-    def deliver(self, tenant_id: str, messages: Sequence[VendorMessage]) -> dict[int, VendorError]:
+    def deliver(
+        self,
+        tenant_id: str,
+        messages: Sequence[VendorMessage],
+        *,
+        time_left: Callable[[], float] = lambda: float("inf"),
+    ) -> dict[int, VendorError]:
         found = tenant_vendor_settings(self._tenants, tenant_id, self.name)
         if found is None:
             return {}
@@ -82,6 +88,9 @@ class OrderingStack:
         items = self._customers.get_many(tenant_id, {m.customer_id for m in messages})
         errors: dict[int, VendorError] = {}
         for index, message in enumerate(messages):
+            if time_left() <= 0:
+                errors |= dict.fromkeys(range(index, len(messages)), deferred("out of time"))
+                break
             item = items.get(message.customer_id)
             if item is None:
                 continue

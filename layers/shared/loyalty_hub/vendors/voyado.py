@@ -20,7 +20,7 @@ from loyalty_hub.models.enrichment import EnrichmentUpdate
 from loyalty_hub.models.tenant import VoyadoSettings
 from loyalty_hub.observability import logger
 from loyalty_hub.vendors import http
-from loyalty_hub.vendors.errors import PermanentError, RetryableError, VendorError
+from loyalty_hub.vendors.errors import PermanentError, RetryableError, VendorError, deferred
 from loyalty_hub.vendors.worker import VendorMessage, tenant_vendor_settings, vendor_metric
 
 NOT_FOUND_CODES = ("ContactNotFound", "CustomerNotFoundInShopify")
@@ -94,7 +94,15 @@ class Voyado:
         self._sleep = sleep
         self._now = now
 
-    def deliver(self, tenant_id: str, messages: Sequence[VendorMessage]) -> dict[int, VendorError]:
+    def deliver(
+        self,
+        tenant_id: str,
+        messages: Sequence[VendorMessage],
+        *,
+        time_left: Callable[[], float] = lambda: float("inf"),
+    ) -> dict[int, VendorError]:
+        """Looks each customer up at the shop's pace; once the bucket is empty for longer than a short
+        wait, or the invocation's time is short, the rest is deferred (not an attempt) for its token."""
         found = tenant_vendor_settings(self._tenants, tenant_id, self.name)
         if found is None:
             return {}
@@ -109,9 +117,15 @@ class Voyado:
             if identity is None:
                 continue  # nothing Voyado could find this customer by
             try:
-                data = self._lookup(settings, key, bucket, identity)
+                self._pace(bucket, time_left)
+                data = self._lookup(settings, key, identity)
             except VendorError as error:
                 errors[index] = error
+                if isinstance(error, RetryableError) and error.deferral:
+                    # The bucket is empty or time is short: the rest waits too, behind this one.
+                    later = deferred(error.reason, error.retry_after or 0.0)
+                    errors |= dict.fromkeys(range(index + 1, len(messages)), later)
+                    break
                 continue
             self._enrich(
                 EnrichmentUpdate(
@@ -124,15 +138,17 @@ class Voyado:
             )
         return errors
 
-    def _lookup(
-        self, settings: VoyadoSettings, key: str, bucket: TokenBucket, identity: dict[str, str]
-    ) -> dict[str, Any]:
-        wait = bucket.take()
-        while wait > 0:
-            if wait > MAX_PACING_SLEEP:
-                raise RetryableError("pacing: the shop's Voyado bucket is empty", retry_after=wait)
+    def _pace(self, bucket: TokenBucket, time_left: Callable[[], float]) -> None:
+        """Takes a token, waiting for it only when it is near and the invocation has the time."""
+        while (wait := bucket.take()) > 0:
+            if wait > MAX_PACING_SLEEP or wait >= time_left():
+                raise deferred("pacing: the shop's Voyado bucket is empty", wait)
             self._sleep(wait)
-            wait = bucket.take()
+        if time_left() <= 0:
+            # Out of time with a token in hand: it is spent unused, which only slows us, never the bridge.
+            raise deferred("out of time")
+
+    def _lookup(self, settings: VoyadoSettings, key: str, identity: dict[str, str]) -> dict[str, Any]:
         url = f"{str(settings.base_url).rstrip('/')}/api/v1/contact-details"
         headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
         try:

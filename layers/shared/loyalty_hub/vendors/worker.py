@@ -1,11 +1,16 @@
 """The worker every vendor shares: an SQS batch in, grouped per tenant, delivered, each message's fate out.
 
 - success: the message is done;
-- RetryableError (network, timeout, 5xx, 429): the message is made visible again after the vendor's
-  Retry-After, or exponential backoff with full jitter, and reported as a batch item failure; the
-  function never sleeps;
-- PermanentError (other 4xx), or the last allowed attempt: the message goes to the vendor's DLQ with
-  the reason as message attributes, and an ERROR log line says what to do.
+- a deferral (our pacing, a vendor's Retry-After or 429, a run short of time): the message is sent
+  again with that delay and its attempts unchanged, and the received copy is done, so waiting never
+  counts towards the DLQ;
+- RetryableError (network, timeout, 5xx): the message is made visible again after exponential backoff
+  with full jitter and reported as a batch item failure; the function never sleeps;
+- PermanentError (other 4xx, or a record that cannot be mapped), or the last allowed attempt: the
+  message goes to the vendor's DLQ with the reason as message attributes, and an ERROR line says what
+  to do. A vendor reports errors per message, so one refused record fails alone.
+
+Attempts are counted across deferrals: a re-sent message carries the attempts made so far.
 """
 
 import random
@@ -21,10 +26,11 @@ from pydantic import BaseModel, Field, ValidationError
 from loyalty_hub import aws
 from loyalty_hub.errors import NotFound
 from loyalty_hub.observability import logger, metric, metrics
-from loyalty_hub.vendors.errors import PermanentError, RetryableError, VendorError
+from loyalty_hub.vendors.errors import PermanentError, RetryableError, VendorError, deferred
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
 
     from loyalty_hub.dal.tenants import TenantStore
     from loyalty_hub.models.tenant import Tenant
@@ -32,6 +38,11 @@ if TYPE_CHECKING:
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_CAP_SECONDS = 900.0
 MAX_VISIBILITY_SECONDS = 43_200  # SQS's ceiling
+MAX_DELAY_SECONDS = 900  # SQS's ceiling for DelaySeconds; a longer wait is deferred again
+SQS_BATCH = 10
+# Work stops this long before the function's timeout: one vendor request (connect 3 s + read 10 s,
+# vendors.http.TIMEOUT) and the deferral sends still fit.
+TIME_MARGIN_SECONDS = 15.0
 
 
 class VendorMessage(BaseModel):
@@ -45,15 +56,19 @@ class VendorMessage(BaseModel):
 class Vendor(Protocol):
     name: str
 
-    def deliver(self, tenant_id: str, messages: Sequence[VendorMessage]) -> Mapping[int, VendorError] | None:
+    def deliver(
+        self, tenant_id: str, messages: Sequence[VendorMessage], *, time_left: Callable[[], float]
+    ) -> Mapping[int, VendorError] | None:
         """Send the latest state of these customers (one tenant). Raise VendorError when the whole group
-        failed; return {index: error} for messages that failed on their own."""
+        failed; return {index: error} for messages that failed on their own. Start nothing once
+        `time_left()` is not positive: defer the rest (`errors.deferred`)."""
 
 
 @dataclass
 class Outcome:
     sent: int = 0
     retried: int = 0
+    deferred: int = 0
     dead_lettered: int = 0
     failures: list[dict[str, str]] = field(default_factory=list)
 
@@ -74,21 +89,48 @@ def tenant_vendor_settings(tenants: "TenantStore", tenant_id: str, vendor: str) 
     return tenant, settings
 
 
-def handle(event: dict[str, Any], vendor: Vendor, *, queue_url: str, dlq_url: str, max_receives: int) -> dict[str, Any]:
+def handle(
+    event: dict[str, Any],
+    vendor: Vendor,
+    *,
+    queue_url: str,
+    dlq_url: str,
+    max_receives: int,
+    context: Any,
+    margin_seconds: float = TIME_MARGIN_SECONDS,
+) -> dict[str, Any]:
     """A vendor function's whole body: the batch through the framework, its outcome logged and counted."""
     outcome = process_batch(
-        event, vendor, sqs=aws.client("sqs"), queue_url=queue_url, dlq_url=dlq_url, max_receives=max_receives
+        event,
+        vendor,
+        sqs=aws.client("sqs"),
+        queue_url=queue_url,
+        dlq_url=dlq_url,
+        max_receives=max_receives,
+        time_left=lambda: context.get_remaining_time_in_millis() / 1000 - margin_seconds,
     )
     metrics.add_metric(name="VendorBatches", unit=MetricUnit.Count, value=1)
     logger.info(
         f"{vendor.name} batch done",
-        extra={"sent": outcome.sent, "retried": outcome.retried, "dead_lettered": outcome.dead_lettered},
+        extra={
+            "sent": outcome.sent,
+            "retried": outcome.retried,
+            "deferred": outcome.deferred,
+            "dead_lettered": outcome.dead_lettered,
+        },
     )
     return outcome.response()
 
 
 def full_jitter(attempt: int, rng: Callable[[float, float], float] = random.uniform) -> float:
     return rng(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt))
+
+
+def attempts_so_far(record: Mapping[str, Any]) -> int:
+    """Failed attempts before this receive: those a deferred copy carries, and this copy's own receives."""
+    carried = ((record.get("messageAttributes") or {}).get("attempts") or {}).get("stringValue")
+    received = int(record["attributes"].get("ApproximateReceiveCount", "1"))
+    return (int(carried) if carried and carried.isdigit() else 0) + received - 1
 
 
 def process_batch(
@@ -100,61 +142,129 @@ def process_batch(
     dlq_url: str,
     max_receives: int,
     clock: Callable[[], float] = time.monotonic,
+    time_left: Callable[[], float] = lambda: float("inf"),
 ) -> Outcome:
+    """`time_left`: seconds this invocation may still start work in; at 0 the rest is deferred unprocessed."""
     outcome = Outcome()
-    dead_letter = _DeadLetters(sqs, dlq_url, vendor.name, outcome)
+    fates = _Fates(sqs, queue_url, dlq_url, vendor.name, max_receives, outcome)
     groups: dict[str, list[tuple[dict[str, Any], VendorMessage]]] = defaultdict(list)
     for record in event["Records"]:
         try:
             message = VendorMessage.model_validate_json(record["body"])
         except ValidationError as exc:
-            dead_letter(record, PermanentError(f"malformed message: {exc.errors()[0]['msg']}"))
+            fates.dead_letter(record, PermanentError(f"malformed message: {exc.errors()[0]['msg']}"))
             continue
         groups[message.tenant_id].append((record, message))
 
-    def fail(tenant_id: str, record: dict[str, Any], error: VendorError) -> None:
-        if isinstance(error, RetryableError):
-            attempt = int(record["attributes"].get("ApproximateReceiveCount", "1"))
-            if attempt < max_receives:
-                delay = error.retry_after if error.retry_after is not None else full_jitter(attempt)
-                sqs.change_message_visibility(
-                    QueueUrl=queue_url,
-                    ReceiptHandle=record["receiptHandle"],
-                    VisibilityTimeout=min(MAX_VISIBILITY_SECONDS, round(delay)),
-                )
-                outcome.failures.append({"itemIdentifier": record["messageId"]})
-                outcome.retried += 1
-                vendor_metric(vendor.name, tenant_id, "Retried", 1)
-                return
-        dead_letter(record, error)
-
     for tenant_id, items in groups.items():
         started = clock()
-        try:
-            errors = vendor.deliver(tenant_id, [message for _, message in items]) or {}
-        except Exception as exc:
-            error = exc if isinstance(exc, VendorError) else RetryableError(f"{type(exc).__name__}: {exc}")
-            errors = dict.fromkeys(range(len(items)), error)
+        if time_left() <= 0:
+            errors: Mapping[int, VendorError] = dict.fromkeys(range(len(items)), deferred("out of time"))
+        else:
+            try:
+                errors = vendor.deliver(tenant_id, [message for _, message in items], time_left=time_left) or {}
+            except Exception as exc:
+                error = exc if isinstance(exc, VendorError) else RetryableError(f"{type(exc).__name__}: {exc}")
+                errors = dict.fromkeys(range(len(items)), error)
         for index, error in errors.items():
-            logger.warning(
-                "vendor delivery failed",
-                extra={
-                    "vendor": vendor.name,
-                    "tenant": tenant_id,
-                    "reason": error.reason,
-                    "status": error.status,
-                    "retryable": isinstance(error, RetryableError),
-                },
-            )
-            fail(tenant_id, items[index][0], error)
+            fates.fail(tenant_id, items[index][0], error)
         delivered = len(items) - len(errors)
         outcome.sent += delivered
-        if errors:
-            vendor_metric(vendor.name, tenant_id, "Failed", len(errors))
+        failed = sum(1 for e in errors.values() if not (isinstance(e, RetryableError) and e.deferral))
+        if failed:
+            vendor_metric(vendor.name, tenant_id, "Failed", failed)
         if delivered:
             vendor_metric(vendor.name, tenant_id, "Sent", delivered)
             vendor_metric(vendor.name, tenant_id, "LatencyMs", (clock() - started) * 1000, MetricUnit.Milliseconds)
+    fates.flush_deferred()
     return outcome
+
+
+@dataclass
+class _Fates:
+    """What happens to a message that was not delivered: deferred, retried, or dead-lettered."""
+
+    sqs: "SQSClient"
+    queue_url: str
+    dlq_url: str
+    vendor: str
+    max_receives: int
+    outcome: Outcome
+    _deferred: list[tuple[dict[str, Any], float]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.dead_letter = _DeadLetters(self.sqs, self.dlq_url, self.vendor, self.outcome)
+
+    def fail(self, tenant_id: str, record: dict[str, Any], error: VendorError) -> None:
+        if isinstance(error, RetryableError) and error.deferral:
+            self._deferred.append((record, error.retry_after or 0.0))
+            return
+        logger.warning(
+            "vendor delivery failed",
+            extra={
+                "vendor": self.vendor,
+                "tenant": tenant_id,
+                "reason": error.reason,
+                "status": error.status,
+                "retryable": isinstance(error, RetryableError),
+            },
+        )
+        attempt = attempts_so_far(record) + 1
+        if isinstance(error, RetryableError) and attempt < self.max_receives:
+            delay = error.retry_after if error.retry_after is not None else full_jitter(attempt)
+            self.sqs.change_message_visibility(
+                QueueUrl=self.queue_url,
+                ReceiptHandle=record["receiptHandle"],
+                VisibilityTimeout=min(MAX_VISIBILITY_SECONDS, round(delay)),
+            )
+            self.outcome.failures.append({"itemIdentifier": record["messageId"]})
+            self.outcome.retried += 1
+            vendor_metric(self.vendor, tenant_id, "Retried", 1)
+            return
+        self.dead_letter(record, error, attempts=attempt)
+
+    def flush_deferred(self) -> None:
+        """Sends the deferred messages again, ten per request; one that cannot be sent is handed back to
+        SQS instead (a batch item failure), which is the only case where waiting costs an attempt."""
+        for start in range(0, len(self._deferred), SQS_BATCH):
+            chunk = self._deferred[start : start + SQS_BATCH]
+            entries: list[SendMessageBatchRequestEntryTypeDef] = [
+                {
+                    "Id": str(i),
+                    "MessageBody": record["body"],
+                    "DelaySeconds": min(MAX_DELAY_SECONDS, max(0, round(delay))),
+                    "MessageAttributes": _carried(record, attempts=attempts_so_far(record)),
+                }
+                for i, (record, delay) in enumerate(chunk)
+            ]
+            try:
+                failed = {
+                    f["Id"]
+                    for f in self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries).get("Failed", [])
+                }
+            except Exception:
+                logger.exception("could not defer vendor messages; SQS retries them", extra={"vendor": self.vendor})
+                failed = {entry["Id"] for entry in entries}
+            for i, (record, _) in enumerate(chunk):
+                if str(i) in failed:
+                    self.outcome.failures.append({"itemIdentifier": record["messageId"]})
+                else:
+                    self.outcome.deferred += 1
+        if self._deferred:
+            vendor_metric(self.vendor, "", "Deferred", len(self._deferred))
+        self._deferred.clear()
+
+
+def _carried(record: Mapping[str, Any], *, attempts: int) -> dict[str, Any]:
+    """The attributes a re-sent or dead-lettered message keeps: attempts so far, and reconcile's redrive
+    count (so redrives stay bounded across cycles)."""
+    attributes: dict[str, Any] = {"attempts": {"DataType": "Number", "StringValue": str(attempts)}}
+    carried = record.get("messageAttributes") or {}
+    for name in ("redrives", "previous_reason"):
+        value = (carried.get(name) or {}).get("stringValue")
+        if value:
+            attributes[name] = {"DataType": carried[name].get("dataType", "String"), "StringValue": value}
+    return attributes
 
 
 @dataclass
@@ -164,22 +274,14 @@ class _DeadLetters:
     vendor: str
     outcome: Outcome
 
-    def __call__(self, record: dict[str, Any], error: VendorError) -> None:
-        attributes = {
-            "vendor": {"DataType": "String", "StringValue": self.vendor},
-            "reason": {"DataType": "String", "StringValue": error.reason[:1000] or "unknown"},
-            "attempts": {"DataType": "Number", "StringValue": record["attributes"].get("ApproximateReceiveCount", "1")},
-        }
+    def __call__(self, record: dict[str, Any], error: VendorError, *, attempts: int | None = None) -> None:
+        attributes = _carried(record, attempts=attempts if attempts is not None else attempts_so_far(record) + 1)
+        attributes["vendor"] = {"DataType": "String", "StringValue": self.vendor}
+        attributes["reason"] = {"DataType": "String", "StringValue": error.reason[:1000] or "unknown"}
         if error.status is not None:
             attributes["status"] = {"DataType": "Number", "StringValue": str(error.status)}
-        # Reconcile's redrive count travels with the message, so redrives stay bounded across cycles.
-        carried = record.get("messageAttributes") or {}
-        for name in ("redrives", "previous_reason"):
-            value = (carried.get(name) or {}).get("stringValue")
-            if value:
-                attributes[name] = {"DataType": carried[name].get("dataType", "String"), "StringValue": value}
         try:
-            self.sqs.send_message(QueueUrl=self.dlq_url, MessageBody=record["body"], MessageAttributes=attributes)  # type: ignore[arg-type]
+            self.sqs.send_message(QueueUrl=self.dlq_url, MessageBody=record["body"], MessageAttributes=attributes)
         except Exception:
             logger.exception(
                 "could not dead-letter a vendor message; it stays in the queue", extra={"vendor": self.vendor}
