@@ -89,6 +89,10 @@ def customer_payload(item: dict[str, Any], settings: CustobarSettings, region: s
     }
 
 
+class Unmappable(ValueError):
+    """A record Custobar's document gives no way to send; the message names fields, never values."""
+
+
 def sale_date(bill: dict[str, Any], paid_at: str | None = None) -> str:
     """ISO-8601 with an offset: the time ingest read for the bill (its ledger's `t`), else paidAt or
     createdAt if they read as ISO-8601; ValueError when none does (Custobar requires sale_date)."""
@@ -98,7 +102,7 @@ def sale_date(bill: dict[str, Any], paid_at: str | None = None) -> str:
                 return datetime.fromisoformat(value).isoformat()
             except ValueError:
                 continue
-    raise ValueError("the bill has no readable sale date")
+    raise Unmappable("the bill has no readable sale date (paidAt, createdAt)")
 
 
 def sale_rows(
@@ -238,5 +242,6 @@ def _chunks[T](records: list[T]) -> Iterable[list[T]]:
 
 
 def _unmappable(what: str, exc: Exception) -> PermanentError:
-    # The exception's type, not its text: a value that failed to map may be personal data.
-    return PermanentError(f"could not map the {what} for Custobar: {type(exc).__name__}")
+    # Our own wording, or only the exception's type: a value that failed to map may be personal data.
+    detail = str(exc) if isinstance(exc, Unmappable) else type(exc).__name__
+    return PermanentError(f"could not map the {what} for Custobar: {detail}")
