@@ -10,8 +10,8 @@ import json
 import os
 import secrets as random_secrets
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
@@ -23,9 +23,14 @@ from pydantic import ValidationError
 from loyalty_hub import aws
 from loyalty_hub.auth import DAILYSTORY_KEY_HASHES, hash_api_key, new_api_key
 from loyalty_hub.dal import archive
+from loyalty_hub.dal.customers import CustomerStore
+from loyalty_hub.dal.quarantine import QuarantineStore
 from loyalty_hub.dal.syncstate import CursorConflict, PullCursor, SyncStateStore
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.errors import HubError, NotFound
+from loyalty_hub.logic.customers import format_timestamp
+from loyalty_hub.logic.quarantine import QuarantineOps
+from loyalty_hub.logic.resend import ResendDeps, ResendReport, resend
 from loyalty_hub.logic.webhook import WEBHOOK_SECRET_KEYS
 from loyalty_hub.models.datasync import DeliveryPointer, parse_envelope
 from loyalty_hub.models.ids import is_valid_id
@@ -47,6 +52,9 @@ class Target:
     ingest_queue_url: str
     endpoint_url: str | None = None
     sync_state_table: str | None = None  # absent from stacks deployed before the scheduled pull
+    quarantine_table: str | None = None  # absent from stacks deployed before the quarantine
+    customers_table: str | None = None
+    vendor_queues: dict[str, str] = field(default_factory=dict)  # vendor -> queue url, for resend
 
     @classmethod
     def from_stack(cls, stack_name: str) -> "Target":
@@ -58,6 +66,9 @@ class Target:
             values["RawBucketName"],
             values["IngestQueueUrl"],
             sync_state_table=values.get("SyncStateTableName"),
+            quarantine_table=values.get("QuarantineTableName"),
+            customers_table=values.get("CustomersTableName"),
+            vendor_queues=json.loads(values.get("VendorQueueUrls", "{}")),
         )
 
     @classmethod
@@ -69,6 +80,9 @@ class Target:
             **{k: values[k] for k in ("tenants_table", "secrets_prefix", "raw_bucket", "ingest_queue_url")},
             endpoint_url=values["endpoint_url"],
             sync_state_table=values.get("sync_state_table"),
+            quarantine_table=values.get("quarantine_table"),
+            customers_table=values.get("customers_table"),
+            vendor_queues=values.get("vendor_queues", {}),
         )
 
     @classmethod
@@ -81,6 +95,9 @@ class Target:
                 os.environ["INGEST_QUEUE_URL"],
                 os.environ.get("AWS_ENDPOINT_URL"),
                 os.environ.get("SYNC_STATE_TABLE"),
+                os.environ.get("QUARANTINE_TABLE"),
+                os.environ.get("CUSTOMERS_TABLE"),
+                json.loads(os.environ.get("VENDOR_QUEUES", "{}")),
             )
         except KeyError as exc:
             raise AdminError(f"{exc.args[0]} is not set: use --stack NAME or --local") from exc
@@ -308,6 +325,47 @@ class Admin:
             moved += (place,)
         return moved
 
+    # ------------------------------------------------------------ quarantine and resend
+    def quarantine(self) -> QuarantineOps:
+        if self.target.quarantine_table is None:
+            raise AdminError("this stack has no QuarantineTableName output: deploy the current template first")
+        table = QuarantineStore(aws.client("dynamodb"), self.target.quarantine_table)
+        return QuarantineOps(table, aws.client("sqs"), self.target.ingest_queue_url)
+
+    def resend(
+        self,
+        tenant_id: str,
+        *,
+        customer_ids: Sequence[str] | None,
+        since: str | None,
+        vendor: str | None,
+        progress: Callable[[ResendReport], None],
+    ) -> ResendReport:
+        """Puts the tenant's customers back on their vendors' queues from the table's current state."""
+        tenant = self._tenant(tenant_id)
+        if self.target.customers_table is None or not self.target.vendor_queues:
+            raise AdminError(
+                "this stack has no CustomersTableName/VendorQueueUrls outputs: deploy the current template"
+            )
+        if vendor is not None and vendor not in tenant.vendors.enabled():
+            raise AdminError(
+                f"{vendor} is not enabled for {tenant_id} (enabled: {', '.join(tenant.vendors.enabled())})"
+            )
+        deps = ResendDeps(
+            self.tenants,
+            CustomerStore(aws.client("dynamodb"), self.target.customers_table),
+            aws.client("sqs"),
+            self.target.vendor_queues,
+        )
+        return resend(
+            deps,
+            tenant_id,
+            customer_ids=customer_ids,
+            since=since,
+            vendors=[vendor] if vendor else None,
+            progress=progress,
+        )
+
     # ------------------------------------------------------------ helpers
     def _tenant(self, tenant_id: str) -> Tenant:
         try:
@@ -378,6 +436,77 @@ def _vendor_commands(commands: Any) -> None:
     ordering.add_argument("--password", help="for the password grant (or ORDERINGSTACK_PASSWORD)")
 
 
+def _record_commands(commands: Any) -> None:
+    quarantine = commands.add_parser("quarantine", help="records ingest could not store: list, show, retry, drop")
+    actions = quarantine.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", help="the tenant's quarantined records, oldest first")
+    listing.add_argument("tenant_id")
+    listing.add_argument("--domain")
+    show = actions.add_parser("show", help="one record: its reason and where its delivery lies")
+    show.add_argument("tenant_id")
+    show.add_argument("qid")
+    for name, text in (
+        ("retry", "ingest the records' deliveries again (after fixing the cause)"),
+        ("drop", "forget records (their deliveries stay in the archive)"),
+    ):
+        action = actions.add_parser(name, help=text)
+        action.add_argument("tenant_id")
+        action.add_argument("qid", nargs="*", help="quarantine ids (see list)")
+        action.add_argument("--all", action="store_true", help="every record of the tenant (or of --domain)")
+        action.add_argument("--domain")
+
+    again = commands.add_parser("resend", help="put customers back on their vendors' queues from the table")
+    again.add_argument("tenant_id")
+    again.add_argument("--customer", action="append", dest="customers", metavar="ID", help="repeatable")
+    again.add_argument("--since", help="customers updated at or after this ISO time (default: all)")
+    again.add_argument("--vendor", choices=["custobar", "voyado", "orderingstack"])
+
+
+def _run_quarantine(admin: Admin, args: argparse.Namespace) -> None:
+    ops = admin.quarantine()
+    admin._tenant(args.tenant_id)
+    if args.action == "list":
+        records = ops.records(args.tenant_id, args.domain)
+        for record in records:
+            r = record.summary()
+            print(f"{r['qid']}\t{r['domain']}\t{r['entity_id']}\t{r['code']}\t{r['attempts']}\t{r['reason']}")
+        print(f"{len(records)} quarantined record(s)", file=sys.stderr)
+        return
+    if args.action == "show":
+        print(json.dumps(ops.show(args.tenant_id, args.qid).summary(), indent=2, ensure_ascii=False))
+        return
+    if not args.qid and not args.all:
+        raise AdminError("name the records (quarantine ids from 'quarantine list') or pass --all")
+    try:
+        selected = ops.select(args.tenant_id, args.qid or None, args.domain)
+    except NotFound as exc:
+        raise AdminError(str(exc)) from exc
+    if args.action == "retry":
+        deliveries = ops.retry(selected)
+        print(f"{len(selected)} record(s) in {deliveries} deliveries queued for ingest again")
+    else:
+        print(f"{ops.drop(selected)} record(s) dropped")
+
+
+def _run_resend(admin: Admin, args: argparse.Namespace) -> None:
+    since = None
+    if args.since:
+        try:
+            since = format_timestamp(datetime.fromisoformat(args.since).astimezone(UTC))
+        except ValueError as exc:
+            raise AdminError(f"--since must be an ISO date or time: {args.since!r}") from exc
+
+    def progress(report: ResendReport) -> None:
+        print(f"  {report.customers} customer(s) queued so far", file=sys.stderr, flush=True)
+
+    report = admin.resend(
+        args.tenant_id, customer_ids=args.customers, since=since, vendor=args.vendor, progress=progress
+    )
+    print(json.dumps(asdict(report), indent=2))
+    if report.missing:
+        raise AdminError(f"no customer {', '.join(report.missing)} in tenant {args.tenant_id}; the others were queued")
+
+
 def parser() -> argparse.ArgumentParser:
     cli = argparse.ArgumentParser(prog="python -m loyalty_hub.admin", description=__doc__.splitlines()[0])
     where = cli.add_mutually_exclusive_group()
@@ -420,6 +549,8 @@ def parser() -> argparse.ArgumentParser:
     pull.add_argument("tenant_id")
     pull.add_argument("--since", required=True, type=date.fromisoformat, help="YYYY-MM-DD (the tenant's midnight)")
     pull.add_argument("--place", help="one place only (default: every active place)")
+
+    _record_commands(commands)
 
     replay = commands.add_parser("replay", help="ingest archived deliveries again")
     replay.add_argument("tenant_id")
@@ -505,6 +636,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(admin.disable_vendor(args.tenant_id, args.vendor).model_dump(mode="json")["vendors"]))
             case "replay":
                 print(f"{admin.replay(args.tenant_id, args.since, args.domain)} deliveries enqueued for ingest")
+            case "quarantine" | "resend":
+                (_run_quarantine if args.command == "quarantine" else _run_resend)(admin, args)
             case "pull-from":
                 moved = admin.pull_from(args.tenant_id, args.since, args.place)
                 print(f"the next Storyous pull reads bills changed since {args.since} at: {', '.join(moved)}")

@@ -113,3 +113,6 @@ class ReconcileSettings(TenantSettings):
     VOYADO_REFRESH_AGE_HOURS: int = Field(default=168, gt=0)
     VOYADO_REFRESH_MAX_PER_TENANT: int = Field(default=2000, ge=0)
     RECONCILE_TIME_MARGIN_SECONDS: int = Field(default=20, ge=0, description="stop starting work this close to timeout")
+    # Stream batches capture gave up on: their customers are resent to every enabled vendor.
+    CAPTURE_FAILURE_QUEUE_URL: str = ""
+    QUARANTINE_TABLE: str = ""  # its depth per tenant is reported (QuarantineDepth)

@@ -102,10 +102,10 @@ def archive_delivery(
     )
 
 
-def enqueue(sqs: "SQSClient", queue_url: str, pointer: DeliveryPointer) -> None:
-    _send_ingest(
-        sqs, queue_url, pointer.tenant_id, pointer.model_dump_json(), identity=pointer.key, what="the delivery"
-    )
+def enqueue(sqs: "SQSClient", queue_url: str, pointer: DeliveryPointer, *, attempt: str = "") -> None:
+    """`attempt` distinguishes a deliberate repeat (a quarantine retry) from a duplicate FIFO should drop."""
+    identity = f"{pointer.key}|{attempt}" if attempt else pointer.key
+    _send_ingest(sqs, queue_url, pointer.tenant_id, pointer.model_dump_json(), identity=identity, what="the delivery")
 
 
 def enqueue_enrichment(sqs: "SQSClient", queue_url: str, update: EnrichmentUpdate) -> None:

@@ -59,6 +59,24 @@ class CustomerStore:
         except (ClientError, BotoCoreError) as exc:
             raise Unavailable("customer index query failed") from exc
 
+    def ids_updated_between(self, tenant_id: str, start: str, end: str) -> list[str]:
+        """The tenant's customers whose updated_at is within [start, end] (timestamps as stored)."""
+        paginator = self._client.get_paginator("query")
+        try:
+            return [
+                item["customer_id"]["S"]
+                for page in paginator.paginate(
+                    TableName=self._table,
+                    IndexName=BY_UPDATED_INDEX,
+                    KeyConditionExpression="gsi1pk = :t AND gsi1sk BETWEEN :a AND :b",
+                    ExpressionAttributeValues={":t": {"S": tenant_id}, ":a": {"S": start}, ":b": {"S": f"{end}~"}},
+                    ProjectionExpression="customer_id",
+                )
+                for item in page.get("Items", [])
+            ]
+        except (ClientError, BotoCoreError) as exc:
+            raise Unavailable("customer index query failed") from exc
+
     def put_many(self, items: Sequence[dict[str, Any]]) -> dict[str, Refused]:
         """Writes customer items; returns {customer id: why} for those refused for good."""
         refused = batch_put(self._client, self._table, [to_item(item) for item in items], keys=KEYS)

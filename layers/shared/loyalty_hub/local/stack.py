@@ -176,7 +176,7 @@ class LocalStack:
         if self._aws is not None:
             self._aws.stop()
 
-    def state(self) -> dict[str, str]:
+    def state(self) -> dict[str, Any]:
         """What the admin command needs to reach this stack (written to .local/stack.json)."""
         env = self.functions["WebhookFunction"].environment
         return {
@@ -187,6 +187,9 @@ class LocalStack:
             "raw_bucket": env["RAW_BUCKET"],
             "ingest_queue_url": env["INGEST_QUEUE_URL"],
             "sync_state_table": self.functions["StoryousPullFunction"].environment["SYNC_STATE_TABLE"],
+            "quarantine_table": self.functions["IngestFunction"].environment["QUARANTINE_TABLE"],
+            "customers_table": self.functions["IngestFunction"].environment["CUSTOMERS_TABLE"],
+            "vendor_queues": json.loads(self.functions["CaptureFunction"].environment["VENDOR_QUEUES"]),
             "custobar_url": self.custobar_url,
             "voyado_url": self.voyado_url,
             "orderingstack_url": self.orderingstack_url,

@@ -1,5 +1,6 @@
-"""Reconcile, on a schedule: report what is stuck, redrive vendor dead letters that are due, and queue
-Voyado lookups for customers whose enrichment is old.
+"""Reconcile, on a schedule: report what is stuck (dead letters, quarantine), redrive vendor dead
+letters that are due, resend the customers of failed capture batches, and queue Voyado lookups for
+customers whose enrichment is old.
 
 A run is bounded by the time it has; whatever is left waits for the next run. Redriving sends first
 and deletes second: a crash in between duplicates a message, which vendors tolerate (a vendor message
@@ -17,9 +18,13 @@ from loyalty_hub import aws, config
 from loyalty_hub.config import ReconcileSettings
 from loyalty_hub.dal.batch import batch_get
 from loyalty_hub.dal.codec import from_item
-from loyalty_hub.dal.customers import BY_UPDATED_INDEX, customer_pk
+from loyalty_hub.dal.customers import BY_UPDATED_INDEX, CustomerStore, customer_pk
+from loyalty_hub.dal.quarantine import QuarantineStore
 from loyalty_hub.dal.tenants import TenantStore
+from loyalty_hub.errors import NotFound, Unavailable
+from loyalty_hub.logic.capture_failures import FailedBatch, customers_in_stream, customers_in_window
 from loyalty_hub.logic.customers import format_timestamp
+from loyalty_hub.logic.resend import ResendDeps, resend
 from loyalty_hub.observability import logger, metric
 from loyalty_hub.vendors.voyado import lookup_identity
 from loyalty_hub.vendors.worker import VendorMessage, vendor_metric
@@ -46,13 +51,20 @@ class ReconcileDeps:
     sqs: "SQSClient"
     tenants: TenantStore
     dynamodb: "DynamoDBClient"  # the customers table: its index for ids, the items for enrichment
+    streams: Any = None  # DynamoDB Streams, to read back the customers of a failed capture batch
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     # Long polling reaches every SQS server; short polling may answer "empty" while a small DLQ is not.
     receive_wait_seconds: int = 1
 
     @classmethod
     def from_settings(cls, settings: ReconcileSettings) -> "ReconcileDeps":
-        return cls(settings, aws.client("sqs"), TenantStore.from_settings(settings), aws.client("dynamodb"))
+        return cls(
+            settings,
+            aws.client("sqs"),
+            TenantStore.from_settings(settings),
+            aws.client("dynamodb"),
+            aws.client("dynamodbstreams"),
+        )
 
 
 @cache
@@ -82,6 +94,9 @@ class ReconcileReport:
     redrive: dict[str, RedriveCounts] = field(default_factory=dict)  # vendor -> what its dead letters got
     refresh_queued: dict[str, int] = field(default_factory=dict)  # tenant -> Voyado lookups queued
     refresh_failed: int = 0
+    capture_failures_resent: int = 0  # failed stream batches whose customers went back to their vendors
+    customers_resent: int = 0
+    quarantined: dict[str, int] = field(default_factory=dict)  # tenant -> records in quarantine
     tenants_failed: list[str] = field(default_factory=list)
     unfinished: list[str] = field(default_factory=list)  # work left for the next run, and why
 
@@ -172,6 +187,8 @@ def run(deps: ReconcileDeps, remaining_seconds: Callable[[], float]) -> Reconcil
         vendor_metric(vendor, "", "RedriveExhausted", counts.exhausted)
         vendor_metric(vendor, "", "NeedsAttention", counts.needs_attention)
 
+    _resend_capture_failures(deps, report, has_time)
+    _quarantine_depth(deps, report)
     _refresh_voyado(deps, report, now, has_time)
 
     if report.unfinished:
@@ -351,6 +368,79 @@ def _send_batch(sqs: "SQSClient", url: str, entries: Sequence["SendMessageBatchR
         again = [entry for entry in entries if entry["Id"] in failed]
         failed = {f["Id"] for f in sqs.send_message_batch(QueueUrl=url, Entries=again).get("Failed", [])}
     return failed
+
+
+def _quarantine_depth(deps: ReconcileDeps, report: ReconcileReport) -> None:
+    """Records ingest could not store, per tenant and in all (the alarm watches the total)."""
+    if not deps.settings.QUARANTINE_TABLE:
+        return
+    store = QuarantineStore(deps.dynamodb, deps.settings.QUARANTINE_TABLE)
+    for tenant in deps.tenants.list():
+        try:
+            count = store.count(tenant.tenant_id)
+        except Exception:
+            logger.exception("could not count the tenant's quarantine", extra={"tenant": tenant.tenant_id})
+            continue
+        if count:
+            report.quarantined[tenant.tenant_id] = count
+            metric("QuarantineDepth", count, tenant=tenant.tenant_id)
+    metric("QuarantineDepth", sum(report.quarantined.values()))
+
+
+def _resend_capture_failures(deps: ReconcileDeps, report: ReconcileReport, has_time: Callable[[], bool]) -> None:
+    """Each failed stream batch: its customers resent from the table to every enabled vendor, then the
+    failure record deleted. One that cannot be finished stays for the next run."""
+    url = deps.settings.CAPTURE_FAILURE_QUEUE_URL
+    if not url:
+        return
+    customers = CustomerStore(deps.dynamodb, deps.settings.CUSTOMERS_TABLE)
+    resend_deps = ResendDeps(deps.tenants, customers, deps.sqs, deps.settings.VENDOR_QUEUES)
+    for _ in range(MAX_RECEIVED_PER_QUEUE // SQS_BATCH):
+        if not has_time():
+            report.unfinished.append("capture failures: out of time")
+            return
+        messages = deps.sqs.receive_message(
+            QueueUrl=url,
+            MaxNumberOfMessages=SQS_BATCH,
+            VisibilityTimeout=RECEIVE_VISIBILITY_SECONDS,
+            WaitTimeSeconds=deps.receive_wait_seconds,
+        ).get("Messages", [])
+        if not messages:
+            return
+        for message in messages:
+            try:
+                resent = _resend_batch(deps, resend_deps, message["Body"])
+            except Exception:
+                logger.exception("could not resend a capture failure; it stays for the next run")
+                continue
+            if resent is None:
+                logger.error("a capture failure record that names no stream batch stays for a person")
+                continue
+            report.capture_failures_resent += 1
+            report.customers_resent += resent
+            deps.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    report.unfinished.append(f"capture failures: per-run cap of {MAX_RECEIVED_PER_QUEUE} reached")
+
+
+def _resend_batch(deps: ReconcileDeps, resend_deps: ResendDeps, body: str) -> int | None:
+    batch = FailedBatch.parse(body)
+    if batch is None:
+        return None
+    found = customers_in_stream(deps.streams, batch)
+    if found is None:
+        tenants = [t.tenant_id for t in deps.tenants.list()]
+        found = customers_in_window(resend_deps.customers, tenants, batch)
+    resent = 0
+    for tenant_id, customer_ids in sorted(found.items()):
+        try:
+            outcome = resend(resend_deps, tenant_id, customer_ids=customer_ids)
+        except NotFound:
+            continue  # a tenant deleted since: nothing to send it
+        if any(outcome.failed.values()):
+            raise Unavailable(f"SQS refused {sum(outcome.failed.values())} resend message(s)")
+        resent += outcome.customers
+    logger.info("capture failure resent", extra={"shard": batch.shard_id, "customers": resent})
+    return resent
 
 
 class OutOfTime(Exception):

@@ -1,0 +1,67 @@
+"""What an operator does with quarantined records: list, show, retry (after fixing the cause), drop.
+
+A retry queues the archived delivery again, naming the records it is to settle: ingest stores what it
+can by the usual rules (a newer stored version wins), deletes the records that stored or were
+superseded, and quarantines again, with one more attempt, those that still cannot be stored.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from loyalty_hub.dal import archive
+from loyalty_hub.dal.quarantine import QuarantineStore
+from loyalty_hub.errors import NotFound
+from loyalty_hub.models.quarantine import QuarantineRecord
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+
+@dataclass
+class QuarantineOps:
+    store: QuarantineStore
+    sqs: "SQSClient"
+    ingest_queue_url: str
+
+    def records(self, tenant_id: str, domain: str | None = None) -> list[QuarantineRecord]:
+        return [r for r in self.store.list(tenant_id) if domain is None or r.domain == domain]
+
+    def show(self, tenant_id: str, qid: str) -> QuarantineRecord:
+        record = self.store.get(tenant_id, qid)
+        if record is None:
+            raise NotFound(f"no quarantined record {qid} for tenant {tenant_id}")
+        return record
+
+    def select(self, tenant_id: str, qids: Iterable[str] | None, domain: str | None = None) -> list[QuarantineRecord]:
+        """The named records (all of them, or of one domain, when none are named); NotFound for an unknown id."""
+        found = {r.qid: r for r in self.records(tenant_id, domain)}
+        if qids is None:
+            return list(found.values())
+        wanted = list(dict.fromkeys(qids))
+        unknown = [q for q in wanted if q not in found]
+        if unknown:
+            raise NotFound(f"no quarantined record {', '.join(unknown)} for tenant {tenant_id}")
+        return [found[q] for q in wanted]
+
+    def retry(self, records: Iterable[QuarantineRecord]) -> int:
+        """Queues each record's delivery once (records of one delivery go together); returns deliveries."""
+        by_delivery: dict[str, list[QuarantineRecord]] = {}
+        for record in records:
+            by_delivery.setdefault(record.pointer.key, []).append(record)
+        stamp = datetime.now(UTC).isoformat()
+        for group in by_delivery.values():
+            pointer = group[0].pointer.model_copy(update={"retry": {r.qid: r.attempts for r in group}})
+            # A distinct deduplication id: the FIFO queue would drop a repeat of the original within 5 minutes.
+            archive.enqueue(self.sqs, self.ingest_queue_url, pointer, attempt=f"retry {stamp}")
+        return len(by_delivery)
+
+    def drop(self, records: Iterable[QuarantineRecord]) -> int:
+        """Forgets the records; their deliveries stay in the raw archive, for a replay."""
+        by_tenant: dict[str, list[str]] = {}
+        for record in records:
+            by_tenant.setdefault(record.tenant_id, []).append(record.qid)
+        for tenant_id, qids in by_tenant.items():
+            self.store.delete(tenant_id, qids)
+        return sum(len(q) for q in by_tenant.values())
