@@ -29,7 +29,9 @@ def number_problem(value: Decimal) -> str | None:
         return "not a finite number"
     if value.is_zero():
         return None
-    digits = len(value.normalize().as_tuple().digits)
+    # Not normalize(): it rounds to the context's 28 digits and would hide a 39-digit number.
+    significant = "".join(map(str, value.as_tuple().digits)).strip("0")
+    digits = len(significant)
     if digits > MAX_NUMBER_DIGITS:
         return f"{digits} significant digits (DynamoDB keeps {MAX_NUMBER_DIGITS})"
     if not MIN_POSITIVE_NUMBER <= abs(value) <= MAX_NUMBER:
