@@ -9,13 +9,15 @@ os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # the figures, not the
 for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
     os.environ.setdefault(name, "bench")
 
-from benchmarks import bench_cold_start, bench_customer_api, bench_ingest, bench_voyado  # noqa: E402 - after the environment it reads
+from benchmarks import bench_cold_start, bench_customer_api, bench_ingest, bench_poison, bench_voyado  # noqa: E402 - after the environment it reads
 
 
 def main() -> None:
     bench_cold_start.main()
     print()
     bench_ingest.main()
+    print()
+    bench_poison.main()
     print()
     bench_customer_api.main()
     print()

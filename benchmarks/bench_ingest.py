@@ -23,6 +23,7 @@ from loyalty_hub import aws
 from loyalty_hub.dal import tenants
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.entities import EntityStore
+from loyalty_hub.dal.quarantine import QuarantineStore
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.logic import ingest
 from loyalty_hub.models.tenant import Place, Tenant
@@ -72,7 +73,7 @@ def lower_bound(bills: int, customers: int, categories: int) -> dict[str, int]:
     }
 
 
-def count_requests(body_bills: list[dict[str, Any]]) -> tuple[Counter[str], int]:
+def count_requests(body_bills: list[dict[str, Any]], expect_written: int = BILLS) -> tuple[Counter[str], int]:
     with mock_aws():
         stack: Stack = create_stack()
         add_tenant(stack)
@@ -82,6 +83,7 @@ def count_requests(body_bills: list[dict[str, Any]]) -> tuple[Counter[str], int]
             s3=aws.client("s3"),
             entities=EntityStore(client, stack.entities_table),
             customers=CustomerStore(client, stack.customers_table),
+            quarantine=QuarantineStore(client, stack.quarantine_table),
         )
         ingest.ingest_delivery(
             deps, archive(stack.raw_bucket, MERCHANT, PLACE, "ItemCategories", payloads.categories())
@@ -94,7 +96,7 @@ def count_requests(body_bills: list[dict[str, Any]]) -> tuple[Counter[str], int]
         ingest.ingest_delivery(deps, archive(stack.raw_bucket, MERCHANT, PLACE, "Bills", body_bills))
         duplicate = counts - first
         aws.reset()
-    assert report.written == BILLS
+    assert report.written == expect_written
     return first, sum(duplicate.values())
 
 
@@ -107,9 +109,16 @@ def cpu_ms(work: Callable[[], object], repeat: int = 7) -> float:
     return statistics.median(samples)
 
 
-def ingest_in_memory(body: bytes) -> Callable[[], object]:
+def ingest_in_memory(body: bytes, bills: int = BILLS) -> Callable[[], object]:
     def run() -> object:
-        ddb = FakeDynamoDB({"Tenants": ("tenant_id",), "Entities": ("pk", "sk"), "Customers": ("pk",)})
+        ddb = FakeDynamoDB(
+            {
+                "Tenants": ("tenant_id",),
+                "Entities": ("pk", "sk"),
+                "Customers": ("pk",),
+                "Quarantine": ("tenant_id", "qid"),
+            }
+        )
         s3 = FakeS3()
         s3.put_object(Bucket="raw", Key="k", Body=body)
         store = TenantStore("Tenants", client=ddb)  # type: ignore[arg-type]
@@ -119,6 +128,7 @@ def ingest_in_memory(body: bytes) -> Callable[[], object]:
             s3=s3,  # type: ignore[arg-type]
             entities=EntityStore(ddb, "Entities"),  # type: ignore[arg-type]
             customers=CustomerStore(ddb, "Customers"),  # type: ignore[arg-type]
+            quarantine=QuarantineStore(ddb, "Quarantine"),  # type: ignore[arg-type]
         )
         pointer = ingest.DeliveryPointer(
             tenant_id=MERCHANT,
@@ -128,7 +138,7 @@ def ingest_in_memory(body: bytes) -> Callable[[], object]:
             key="k",
             sha256="0" * 64,
             received_at=datetime(2024, 7, 12, tzinfo=UTC),
-            entities=BILLS,
+            entities=bills,
         )
         return ingest.ingest_delivery(deps, pointer)
 

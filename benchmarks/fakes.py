@@ -33,6 +33,9 @@ class FakeDynamoDB:
     def batch_write_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
         for table, requests in RequestItems.items():
             for request in requests:
+                if "DeleteRequest" in request:
+                    self.tables[table].pop(self._key(table, request["DeleteRequest"]["Key"]), None)
+                    continue
                 item = request["PutRequest"]["Item"]
                 self.tables[table][self._key(table, item)] = item
         return {"UnprocessedItems": {}}
