@@ -212,3 +212,54 @@ def test_pull_from_refuses_unknown_places_and_stacks_without_the_table(stack: St
         SyncStateStore(boto3.client("dynamodb", region_name=REGION), stack.sync_state_table).pull_cursor("m1", "p1")
         is None
     )
+
+
+@pytest.mark.parametrize("place", ["p/1", "bad/place", "..", "a b", "x" * 65])
+def test_place_ids_outside_the_id_alphabet_are_refused(admin: Admin, place: str) -> None:
+    admin.create_tenant("m1", "One", "Europe/Prague", "CZ", {})
+    with pytest.raises(AdminError, match="a place id is"):
+        admin.add_place("m1", place, "x")
+    with pytest.raises(AdminError, match="places"):
+        admin.create_tenant("m2", "Two", "Europe/Prague", "CZ", {place: "x"})
+    assert admin.show("m1")["places"] == {}
+
+
+def test_quarantine_commands_list_show_retry_drop(
+    stack: Stack, admin: Admin, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("QUARANTINE_TABLE", stack.quarantine_table)
+    admin.create_tenant("m1", "One", "Europe/Prague", "CZ", {PLACE: "x"})
+    from loyalty_hub.logic import ingest  # noqa: PLC0415 - reads the environment set above
+
+    poison = {"billId": "B1", "customerId": "C1", "finalPrice": 1e200, "_lastModifiedAt": "2024-07-01T10:00:00Z"}
+    ingest.ingest_delivery(ingest.default_deps(), archive(stack.raw_bucket, "m1", PLACE, "Bills", [poison]))
+    assert main(["quarantine", "list", "m1"]) == 0
+    line = capsys.readouterr().out.strip()
+    qid, domain, entity, code, attempts, reason = line.split("\t")
+    assert (domain, entity, code, attempts) == ("Bills", "B1", "number_out_of_range", "1") and "1e200" not in reason
+    assert main(["quarantine", "show", "m1", qid]) == 0
+    assert json.loads(capsys.readouterr().out)["archive_key"].startswith(f"raw/m1/{PLACE}/Bills/")
+    assert main(["quarantine", "retry", "m1"]) == 2  # neither ids nor --all: nothing done
+    assert "--all" in capsys.readouterr().err
+    assert main(["quarantine", "retry", "m1", "qnope"]) == 2
+    assert main(["quarantine", "retry", "m1", "--all"]) == 0
+    assert capsys.readouterr().out.strip() == "1 record(s) in 1 deliveries queued for ingest again"
+    assert main(["quarantine", "drop", "m1", qid]) == 0
+    assert main(["quarantine", "list", "m1"]) == 0
+    assert capsys.readouterr().err.strip().endswith("0 quarantined record(s)")
+    assert main(["quarantine", "list", "nobody"]) == 2
+
+
+def test_resend_command_reports_what_it_queued(
+    stack: Stack, admin: Admin, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("VENDOR_QUEUES", json.dumps({"custobar": stack.custobar_queue_url}))
+    admin.create_tenant("m1", "One", "Europe/Prague", "CZ", {PLACE: "x"})
+    assert main(["resend", "m1"]) == 2  # no vendor enabled yet
+    admin.enable_custobar(
+        "m1", base_url="https://a.custobar.com", auth="Token", field_prefix="a", credentials={"custobar_token": "t"}
+    )
+    capsys.readouterr()
+    assert main(["resend", "m1", "--customer", "C1"]) == 2  # unknown customer: said, with the report
+    assert "no customer C1" in capsys.readouterr().err
+    assert main(["resend", "m1", "--since", "yesterday"]) == 2

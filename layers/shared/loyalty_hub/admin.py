@@ -347,6 +347,8 @@ class Admin:
             raise AdminError(
                 "this stack has no CustomersTableName/VendorQueueUrls outputs: deploy the current template"
             )
+        if not tenant.vendors.enabled():
+            raise AdminError(f"no vendor is enabled for {tenant_id}: nothing to resend to")
         if vendor is not None and vendor not in tenant.vendors.enabled():
             raise AdminError(
                 f"{vendor} is not enabled for {tenant_id} (enabled: {', '.join(tenant.vendors.enabled())})"
