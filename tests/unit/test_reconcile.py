@@ -401,19 +401,23 @@ def test_refresh_queues_customers_whose_voyado_answer_is_old_or_missing(
     voyado_tenant(stack, "custobaronly", Vendors(custobar=CUSTOBAR))
     old, fresh = ago(clock, hours=169), ago(clock, hours=1)
     contact = "4c4a3056-e3bf-3a3a-9bff-39d436ce65c4"
+    by_id = {"voyado_contact_id": contact}  # what the worker asked by, stored with its answer
+
+    def answer(status: str, observed: str, identity: dict[str, str], **more: Any) -> dict[str, Any]:
+        return {"status": status, "observed": observed, "identity": identity, **more}
+
     CustomerStore(deps.dynamodb, stack.customers_table).put_many(
         [
+            customer("old-found", email="a@example.cz", voyado=answer("found", old, by_id, contact_id=contact)),
+            customer("old-not-found", email="b@example.cz", voyado=answer("not_found", old, {"email": "b@example.cz"})),
             customer(
-                "old-found", email="a@example.cz", voyado={"status": "found", "contact_id": contact, "observed": old}
+                "new-not-found", email="f@example.cz", voyado=answer("not_found", fresh, {"email": "f@example.cz"})
             ),
-            customer("old-not-found", email="b@example.cz", voyado={"status": "not_found", "observed": old}),
             customer("never-enriched", email="c@example.cz"),
-            customer("contact-id-only", voyado={"status": "found", "contact_id": contact, "observed": old}),
-            customer(
-                "fresh", email="d@example.cz", voyado={"status": "found", "contact_id": contact, "observed": fresh}
-            ),
+            customer("contact-id-only", voyado=answer("found", old, by_id, contact_id=contact)),
+            customer("fresh", email="d@example.cz", voyado=answer("found", fresh, by_id, contact_id=contact)),
             customer("no-identity"),
-            customer("null-contact", voyado={"status": "found", "contact_id": None, "observed": old}),
+            customer("null-contact", voyado=answer("found", old, {}, contact_id=None)),
             customer("other-tenant", "custobaronly", email="e@example.cz"),
         ]
     )

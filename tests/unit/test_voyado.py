@@ -3,7 +3,7 @@ and no feedback loop from enrichment to lookup."""
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -17,12 +17,13 @@ from functions.voyado import app as voyado_app
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.ratelimit import TokenBucket
 from loyalty_hub.dal.tenants import TenantStore
-from loyalty_hub.local.sandboxes.voyado import VoyadoSandbox
+from loyalty_hub.local.sandboxes.voyado import VoyadoSandbox, promotion
 from loyalty_hub.logic import ingest
+from loyalty_hub.logic.customers import format_timestamp
 from loyalty_hub.models.enrichment import EnrichmentUpdate
 from loyalty_hub.models.tenant import CustobarSettings, Place, Tenant, Vendors, VoyadoSettings
 from loyalty_hub.vendors.errors import PermanentError, RetryableError
-from loyalty_hub.vendors.voyado import AUTH_RETRY_SECONDS, Voyado, lookup_identity, shop_bucket
+from loyalty_hub.vendors.voyado import AUTH_RETRY_SECONDS, Voyado, lookup_identity, shop_bucket, wants_lookup
 from loyalty_hub.vendors.worker import VendorMessage
 from tests.support.deliveries import archive, bill, customer_item
 from tests.support.events import load, sqs_event
@@ -90,7 +91,13 @@ def test_a_lost_race_counts_again_instead_of_spending_a_token_twice(stack: Stack
 @pytest.fixture
 def sandbox() -> VoyadoSandbox:
     sandbox = VoyadoSandbox(api_key=KEY)
-    sandbox.add_contact("alena@example.cz", bonus_points=322, member_level="Gold")
+    sandbox.add_contact(
+        "alena@example.cz",
+        bonus_points=322,
+        member_level="Gold",
+        promotions=[promotion("10 % off coffee")],
+        sync_failed=[{**promotion("External offer"), "error": "DiscountCodeNotFoundInShopify"}],
+    )
     return sandbox
 
 
@@ -118,14 +125,14 @@ def voyado(stack: Stack, sandbox: VoyadoSandbox, enriched: list[EnrichmentUpdate
     )
 
 
-def loyalty(stack: Stack, customer_id: str, email: str | None) -> None:
+def loyalty(stack: Stack, customer_id: str, email: str | None, modified: str = "2024-07-01T10:00:00Z") -> None:
     data = [
         {
             "customerId": customer_id,
             "email": email,
             "firstName": "Alena",
             "points": 5,
-            "_lastModifiedAt": "2024-07-01T10:00:00Z",
+            "_lastModifiedAt": modified,
         }
     ]
     ingest.ingest_delivery(ingest.default_deps(), archive(stack.raw_bucket, MERCHANT, PLACE, "Loyalty", data))
@@ -140,6 +147,10 @@ def test_a_found_contact_enriches_the_customer_and_voyado_points_win(
     assert update.data["status"] == "found" and update.data["points"] == 322 and update.data["member_level"] == "Gold"
     assert update.data["identity"] == {"email": "alena@example.cz"}
     assert update.data["promotions"] == [{"name": "10 % off coffee", "expires_on": None, "redeemed": False}]
+    # documented shape (doc L84-143): a promotion the bridge could not sync is kept apart, with its code
+    assert update.data["sync_failed_promotions"] == [
+        {"name": "External offer", "error": "DiscountCodeNotFoundInShopify"}
+    ]
     # the update travels through the ingest queue like any delivery
     assert ingest_app.lambda_handler(sqs_event([update.model_dump_json()]), lambda_context) == {"batchItemFailures": []}
     item = customer_item(stack.customers_table, MERCHANT, "C1")
@@ -158,7 +169,45 @@ def test_not_in_voyado_is_remembered_not_retried(
 ) -> None:
     loyalty(stack, "C2", "nobody@example.cz")
     assert voyado.deliver(MERCHANT, [VendorMessage(tenant_id=MERCHANT, customer_id="C2")]) == {}
-    assert enriched[0].data == {"status": "not_found", "identity": {"email": "nobody@example.cz"}}
+    assert enriched[0].data == {"status": "not_found", "identity": {"email": "nobody@example.cz"}, "misses": 1}
+
+
+def _asked(identity: dict[str, str], status: str, hours_ago: float, misses: int = 1) -> dict[str, Any]:
+    observed = datetime(2024, 7, 12, 9, tzinfo=UTC) - timedelta(hours=hours_ago)
+    voyado = {"status": status, "identity": identity, "observed": format_timestamp(observed), "misses": misses}
+    return {"email": identity.get("email"), "enrichment": {"voyado": voyado}}
+
+
+@pytest.mark.parametrize(
+    ("item", "asked"),
+    [
+        ({"email": "a@example.cz"}, True),  # never asked
+        ({"first_name": "Jana"}, False),  # nothing to ask by
+        (_asked({"email": "a@example.cz"}, "not_found", 23), False),  # first 404: a day's backoff
+        (_asked({"email": "a@example.cz"}, "not_found", 25), True),
+        (_asked({"email": "a@example.cz"}, "not_found", 25, misses=2), False),  # later 404s: a week
+        (_asked({"email": "a@example.cz"}, "not_found", 24 * 7 + 1, misses=3), True),
+        ({**_asked({"email": "old@example.cz"}, "not_found", 1), "email": "new@example.cz"}, True),  # new email
+        (_asked({"email": "a@example.cz"}, "found", 24), False),  # found: the refresh age (168 h)
+        (_asked({"email": "a@example.cz"}, "found", 169), True),
+    ],
+)
+def test_voyado_is_asked_only_when_its_answer_can_be_new(item: dict[str, Any], asked: bool) -> None:
+    assert wants_lookup(item, datetime(2024, 7, 12, 9, tzinfo=UTC)) is asked
+
+
+def test_a_repeat_change_does_not_ask_again_but_a_new_email_does(
+    stack: Stack, voyado: Voyado, sandbox: VoyadoSandbox, enriched: list[EnrichmentUpdate]
+) -> None:
+    loyalty(stack, "C2", "nobody@example.cz")
+    message = VendorMessage(tenant_id=MERCHANT, customer_id="C2")
+    voyado.deliver(MERCHANT, [message])
+    ingest.apply_enrichment(ingest.default_deps(), enriched[0])
+    voyado.deliver(MERCHANT, [message, message])  # a bill-only change, a duplicate: nothing to ask
+    assert sandbox.accepted == 1
+    loyalty(stack, "C2", "alena@example.cz", modified="2024-07-02T10:00:00Z")
+    voyado.deliver(MERCHANT, [message])
+    assert sandbox.accepted == 2 and enriched[-1].data["status"] == "found"
 
 
 def test_customers_without_an_identifier_are_not_looked_up(
@@ -189,12 +238,12 @@ def test_each_failure_gets_its_fate(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     loyalty(stack, "C1", "alena@example.cz")
-    bodies = {
-        "422": {"message": "invalid"},
-        "409": {"error": "MultipleMatches"},
-        "401": {"message": "Unauthenticated."},
-        "429": {"error": "TooManyRequests"},
-        "500": {"message": "Server Error"},
+    bodies = {  # as the document shows them (L146-221)
+        "422": {"message": "The email must be a valid email address.", "errors": {"email": ["x"]}},
+        "409": {"message": "MultipleMatches"},
+        "401": {"message": "Unauthorized"},
+        "429": {"message": "TooManyRequests"},
+        "500": {"message": "UnexpectedError"},
     }
     monkeypatch.setattr(
         sandbox,
@@ -203,6 +252,7 @@ def test_each_failure_gets_its_fate(
     )
     errors = voyado.deliver(MERCHANT, [VendorMessage(tenant_id=MERCHANT, customer_id="C1")])
     assert isinstance(errors[0], error) and errors[0].status == status
+    assert "alena" not in errors[0].reason and "http" not in errors[0].reason  # no value, no URL
     if status == 401:
         assert isinstance(errors[0], RetryableError) and errors[0].retry_after == AUTH_RETRY_SECONDS
 

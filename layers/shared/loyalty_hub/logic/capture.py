@@ -45,6 +45,10 @@ def default_deps() -> CaptureDeps:
 # Changes a vendor does not need to hear about: a vendor's own enrichment (points) must not trigger the
 # call that produced it.
 IGNORED_BY: Mapping[str, frozenset[str]] = {"voyado": frozenset({"points"}), "orderingstack": frozenset({"points"})}
+# A vendor that only reads, by an identifier, hears only of changes to it: Voyado is asked by email (or
+# its own contact id), so a bill, a name or a consent changes nothing it could answer. Its answers age
+# out through reconcile's refresh instead.
+ONLY_FOR: Mapping[str, frozenset[str]] = {"voyado": frozenset({"email"})}
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,9 @@ def fan_out(deps: CaptureDeps, change: Change) -> list[str]:
     vendors = [
         v
         for v in deps.tenants.get(message.tenant_id).vendors.enabled()
-        if v in deps.queues and not change.fields <= IGNORED_BY.get(v, frozenset())
+        if v in deps.queues
+        and not change.fields <= IGNORED_BY.get(v, frozenset())
+        and (v not in ONLY_FOR or change.fields & ONLY_FOR[v])
     ]
     body = message.model_dump_json()
     for vendor in vendors:

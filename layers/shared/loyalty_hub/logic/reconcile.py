@@ -23,10 +23,9 @@ from loyalty_hub.dal.quarantine import QuarantineStore
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.errors import NotFound, Unavailable
 from loyalty_hub.logic.capture_failures import FailedBatch, customers_in_stream, customers_in_window
-from loyalty_hub.logic.customers import format_timestamp
 from loyalty_hub.logic.resend import ResendDeps, resend
 from loyalty_hub.observability import logger, metric
-from loyalty_hub.vendors.voyado import lookup_identity
+from loyalty_hub.vendors.voyado import wants_lookup
 from loyalty_hub.vendors.worker import VendorMessage, vendor_metric
 
 if TYPE_CHECKING:
@@ -448,14 +447,18 @@ class OutOfTime(Exception):
 
 
 def stale_voyado_customers(
-    client: "DynamoDBClient", table: str, tenant_id: str, stale_before: str, has_time: Callable[[], bool]
+    client: "DynamoDBClient",
+    table: str,
+    tenant_id: str,
+    stale: Callable[[Mapping[str, Any]], bool],
+    has_time: Callable[[], bool],
 ) -> Iterator[str]:
     """Ids of the tenant's customers Voyado can be asked about whose enrichment is older than `stale_before`
     or missing. Raises OutOfTime when a page would start too late."""
     # ByUpdated does not project `enrichment`, so a filter there would see every customer as never
     # enriched: the index gives ids, the items give the enrichment.
-    names = {"#email": "email", "#en": "enrichment", "#v": "voyado", "#c": "contact_id", "#o": "observed"}
-    projection = "customer_id, #email, #en.#v.#c, #en.#v.#o"
+    names = {"#email": "email", "#en": "enrichment", "#v": "voyado"}
+    projection = "customer_id, #email, #en.#v"
     pages = client.get_paginator("query").paginate(
         TableName=table,
         IndexName=BY_UPDATED_INDEX,
@@ -470,16 +473,8 @@ def stale_voyado_customers(
         keys = [{"pk": {"S": customer_pk(tenant_id, item["customer_id"]["S"])}} for item in page.get("Items", [])]
         items = [from_item(raw) for raw in batch_get(client, table, keys, projection=projection, names=names)]
         for item in sorted(items, key=lambda i: str(i["customer_id"])):
-            if wants_refresh(item, stale_before):
+            if stale(item):
                 yield str(item["customer_id"])
-
-
-def wants_refresh(item: Mapping[str, Any], stale_before: str) -> bool:
-    """Voyado can be asked about the customer (as the worker would ask) and its last answer is old or missing."""
-    if lookup_identity(dict(item)) is None:
-        return False
-    observed = ((item.get("enrichment") or {}).get("voyado") or {}).get("observed")
-    return not observed or str(observed) < stale_before
 
 
 def _refresh_voyado(deps: ReconcileDeps, report: ReconcileReport, now: datetime, has_time: Callable[[], bool]) -> None:
@@ -498,7 +493,12 @@ def _refresh_voyado(deps: ReconcileDeps, report: ReconcileReport, now: datetime,
     if backlog is None or backlog >= settings.VOYADO_REFRESH_MAX_PER_TENANT:
         report.unfinished.append(f"voyado refresh: the voyado queue holds {backlog} messages; refresh waits")
         return
-    stale_before = format_timestamp(now - timedelta(hours=settings.VOYADO_REFRESH_AGE_HOURS))
+    # The worker's own rule: a found answer older than the refresh age, a "not found" past its backoff.
+    hours = settings.VOYADO_REFRESH_AGE_HOURS
+
+    def stale_before(item: Mapping[str, Any]) -> bool:
+        return wants_lookup(dict(item), now, refresh_hours=hours)
+
     for tenant in tenants:
         tenant_id = tenant.tenant_id
         if not has_time():
@@ -529,7 +529,7 @@ class _Refresh:
     failed: int = 0  # could not be queued even on a second try; the next run finds them stale again
     pending: list[str] = field(default_factory=list)
 
-    def run(self, stale_before: str, has_time: Callable[[], bool]) -> str | None:
+    def run(self, stale_before: Callable[[Mapping[str, Any]], bool], has_time: Callable[[], bool]) -> str | None:
         """Returns why the tenant was not finished, if it was not."""
         cap = self.deps.settings.VOYADO_REFRESH_MAX_PER_TENANT
         client, table = self.deps.dynamodb, self.deps.settings.CUSTOMERS_TABLE

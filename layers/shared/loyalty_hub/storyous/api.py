@@ -98,7 +98,9 @@ class StoryousApi:
     def _get(self, credentials: Credentials, path: str, params: dict[str, str] | None = None) -> dict[str, Any]:
         def attempt(renew: bool) -> requests.Response:
             headers = {"Authorization": f"Bearer {self._token(credentials, renew=renew)}", "Accept": "application/json"}
-            return http.send(self._http, "GET", f"{self._api}{path}", params=params, headers=headers)
+            return http.send(
+                self._http, "GET", f"{self._api}{path}", what="storyous bills read", params=params, headers=headers
+            )
 
         body = http.renewing_token_once(attempt).json()
         if not isinstance(body, dict):
@@ -115,6 +117,7 @@ class StoryousApi:
                 self._http,
                 "POST",
                 self._auth_url,
+                what="storyous token",
                 data={
                     "client_id": credentials.client_id,
                     "client_secret": credentials.client_secret,

@@ -219,7 +219,15 @@ class Custobar:
             auth = (str(secret.get("custobar_username", "")), str(secret.get("custobar_password", "")))
         else:
             headers["Authorization"] = f"{settings.auth} {secret.get('custobar_token', '')}"
-        response = http.send(self._http, "POST", url, data=orjson.dumps({kind: records}), headers=headers, auth=auth)
+        response = http.send(
+            self._http,
+            "POST",
+            url,
+            what=f"custobar {kind} upload",
+            data=orjson.dumps({kind: records}),
+            headers=headers,
+            auth=auth,
+        )
         try:
             body = response.json()
         except ValueError:
@@ -230,10 +238,8 @@ class Custobar:
                 if isinstance(body, dict) and isinstance(body.get("error"), dict)
                 else None
             )
-            raise PermanentError(
-                f"Custobar did not accept the {kind} upload: {reason or response.text[:300]}",
-                status=response.status_code,
-            )
+            detail = http.redact(str(reason))[:200] if reason else "no {'response': 'ok'}"
+            raise PermanentError(f"custobar {kind} upload: not accepted: {detail}", status=response.status_code)
 
 
 def _chunks[T](records: list[T]) -> Iterable[list[T]]:

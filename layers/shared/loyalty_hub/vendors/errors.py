@@ -2,10 +2,14 @@
 
 
 class VendorError(Exception):
-    def __init__(self, reason: str, *, status: int | None = None) -> None:
+    """`reason` names the vendor, the operation and the status, never a URL or a customer's values: it
+    goes into log lines and DLQ attributes. `code` is the vendor's own error code, where it gave one."""
+
+    def __init__(self, reason: str, *, status: int | None = None, code: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.status = status
+        self.code = code
 
 
 class RetryableError(VendorError):
@@ -16,9 +20,15 @@ class RetryableError(VendorError):
     dead-letters for waiting."""
 
     def __init__(
-        self, reason: str, *, status: int | None = None, retry_after: float | None = None, deferral: bool = False
+        self,
+        reason: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+        deferral: bool = False,
     ) -> None:
-        super().__init__(reason, status=status)
+        super().__init__(reason, status=status, code=code)
         self.retry_after = retry_after
         self.deferral = deferral
 

@@ -1,6 +1,7 @@
 """One pooled HTTP session per vendor, and the vendor's answer turned into success or a VendorError."""
 
 import email.utils
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC
@@ -48,23 +49,60 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     return max(0.0, when.timestamp() - (now if now is not None else time.time()))
 
 
-def send(http: requests.Session, method: str, url: str, **kwargs: object) -> requests.Response:
-    """The response when it is a 2xx; otherwise a RetryableError or PermanentError saying why."""
+def send(http: requests.Session, method: str, url: str, *, what: str, **kwargs: object) -> requests.Response:
+    """The response when it is a 2xx; otherwise a RetryableError or PermanentError saying why. `what`
+    names the vendor and operation ("voyado contact lookup"): reasons never carry the URL, whose path
+    may hold a card number or an email."""
     try:
         response = http.request(method, url, timeout=TIMEOUT, **kwargs)  # type: ignore[arg-type]
     except requests.Timeout as exc:
-        raise RetryableError(f"timeout calling {url}") from exc
+        raise RetryableError(f"{what}: timeout") from exc
     except requests.RequestException as exc:
-        raise RetryableError(f"network error calling {url}: {type(exc).__name__}") from exc
+        raise RetryableError(f"{what}: network error ({type(exc).__name__})") from exc
     if response.ok:
         return response
-    reason = f"{response.status_code} from {url}: {response.text[:300]}"
+    code, detail = vendor_message(response)
+    reason = f"{what}: HTTP {response.status_code}" + (f" {code}" if code else "") + (f": {detail}" if detail else "")
     if response.status_code == 429 or response.status_code >= 500:
         retry_after = retry_after_seconds(response.headers.get("Retry-After"))
         # A vendor that says when to come back (or that we go too fast) is pacing us: not a failed attempt.
         deferral = response.status_code == 429 or retry_after is not None
-        raise RetryableError(reason, status=response.status_code, retry_after=retry_after, deferral=deferral)
-    raise PermanentError(reason, status=response.status_code)
+        raise RetryableError(reason, status=response.status_code, code=code, retry_after=retry_after, deferral=deferral)
+    raise PermanentError(reason, status=response.status_code, code=code)
+
+
+_CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{1,63}$")  # "ContactNotFound", "TooManyRequests"
+_QUOTED = re.compile(r"'([^']*)'|\"([^\"]*)\"")
+_FIELD = re.compile(r"^[a-z][a-z0-9_.]{0,63}$")  # a field name may stay: "Invalid data for field 'email'"
+_EMAIL = re.compile(r"[^\s'\"@]+@[^\s'\"@]+")
+_DIGITS = re.compile(r"\+?\d[\d \-()/]{4,}\d")  # phone and card numbers, ids
+
+
+def vendor_message(response: requests.Response) -> tuple[str | None, str | None]:
+    """The vendor's error code (a single word, as Voyado's `message`), and its text with what could be a
+    customer's value taken out: quoted values other than field names, emails, runs of digits."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None, None
+    if not isinstance(body, dict):
+        return None, None
+    error = body.get("error")
+    texts = [body.get("message"), error.get("reason") if isinstance(error, dict) else error, body.get("detail")]
+    text = next((t for t in texts if isinstance(t, str) and t.strip()), None)
+    if text is None:
+        return None, None
+    if _CODE.fullmatch(text):
+        return text, None
+    return None, redact(text)[:200]
+
+
+def redact(text: str) -> str:
+    def quoted(match: re.Match[str]) -> str:
+        inner = match.group(1) if match.group(1) is not None else match.group(2)
+        return match.group(0) if _FIELD.fullmatch(inner) else "'…'"
+
+    return _DIGITS.sub("…", _EMAIL.sub("…", _QUOTED.sub(quoted, text)))
 
 
 class TokenCache:

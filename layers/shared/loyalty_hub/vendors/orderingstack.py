@@ -115,7 +115,7 @@ class OrderingStack:
             else f"/loyalty-api/api/account/{account_id(item['customer_id'])}"
         )
         try:
-            account = self._call(settings, secret, "GET", path).json()
+            account = self._call(settings, secret, "GET", path, what="account read").json()
         except PermanentError as error:
             if error.status == 404:
                 return  # not an OrderingStack member: nothing to post, nothing to read
@@ -145,10 +145,17 @@ class OrderingStack:
             for bill_id in sorted(bills)
         ]
         if events:
-            self._call(settings, secret, "POST", "/loyalty-api/api/event", json=events)
+            self._call(settings, secret, "POST", "/loyalty-api/api/event", what="event post", json=events)
 
     def _call(
-        self, settings: OrderingStackSettings, secret: dict[str, Any], method: str, path: str, **kwargs: Any
+        self,
+        settings: OrderingStackSettings,
+        secret: dict[str, Any],
+        method: str,
+        path: str,
+        *,
+        what: str,
+        **kwargs: Any,
     ) -> requests.Response:
         url = f"{str(settings.base_url).rstrip('/')}{path}"
 
@@ -158,7 +165,7 @@ class OrderingStack:
                 "x-tenant": settings.tenant,
                 "Accept": "application/json",
             }
-            return http.send(self._http, method, url, headers=headers, **kwargs)
+            return http.send(self._http, method, url, what=f"orderingstack {what}", headers=headers, **kwargs)
 
         return http.renewing_token_once(attempt)
 
@@ -180,6 +187,7 @@ class OrderingStack:
                 self._http,
                 "POST",
                 f"{str(settings.base_url).rstrip('/')}/auth-oauth2/oauth/token",
+                what="orderingstack token",
                 data=form,
                 auth=(client_id, str(secret.get("orderingstack_client_secret", ""))),
                 headers={

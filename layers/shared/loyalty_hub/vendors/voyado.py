@@ -8,7 +8,7 @@ bridge's leaky bucket (60, refilled 1 per second) is rarely overrun; a 429 still
 
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
@@ -16,6 +16,7 @@ import requests
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.ratelimit import TokenBucket
 from loyalty_hub.dal.tenants import TenantStore
+from loyalty_hub.logic.customers import parse_timestamp
 from loyalty_hub.models.enrichment import EnrichmentUpdate
 from loyalty_hub.models.tenant import VoyadoSettings
 from loyalty_hub.observability import logger
@@ -23,7 +24,11 @@ from loyalty_hub.vendors import http
 from loyalty_hub.vendors.errors import PermanentError, RetryableError, VendorError, deferred
 from loyalty_hub.vendors.worker import VendorMessage, tenant_vendor_settings, vendor_metric
 
-NOT_FOUND_CODES = ("ContactNotFound", "CustomerNotFoundInShopify")
+NOT_FOUND_CODES = ("ContactNotFound", "CustomerNotFoundInShopify")  # doc L166-173
+# A "not found" is asked again after a day, then after a week each time: most of those customers never
+# join Voyado, and each lookup spends a token of the shop's bucket.
+NOT_FOUND_BACKOFF = (timedelta(days=1), timedelta(days=7))
+REFRESH_HOURS = 168.0  # reconcile's VOYADO_REFRESH_AGE_HOURS: a found contact is asked again this often
 AUTH_RETRY_SECONDS = 900.0  # a bad key needs a person; keep the messages meanwhile
 MAX_PACING_SLEEP = 1.5  # a token this close is waited for; a later one delays the message instead
 
@@ -55,19 +60,56 @@ def lookup_identity(item: dict[str, Any]) -> dict[str, str] | None:
 
 
 def enrichment_from(body: dict[str, Any]) -> dict[str, Any]:
+    """What a found contact tells us, read where the document's example puts it: inside `contact`, beside
+    `attributes` (shared/vendor-docs/voyado-eastside-contact-details-api.txt L47-145)."""
     contact = body.get("contact") or {}
-    attributes = contact.get("attributes") or {}
-    points = body.get("bonusPoints", attributes.get("bonusPoints"))
     return {
         "status": "found",
         "contact_id": contact.get("voyadoContactId"),
-        "points": points,
-        "member_level": body.get("memberLevel"),
-        "promotions": [
-            {"name": p.get("name"), "expires_on": p.get("expiresOn"), "redeemed": bool(p.get("redeemed"))}
-            for p in body.get("activePromotions") or []
+        "points": contact.get("bonusPoints"),
+        "member_level": contact.get("memberLevel"),
+        "promotions": [_promotion(p) for p in contact.get("activePromotions") or [] if isinstance(p, dict)],
+        "vouchers": len(contact.get("activeLoyaltyVouchers") or []),
+        # Promotions the bridge could not sync to the shop: kept apart, they cannot be redeemed as they are.
+        "sync_failed_promotions": [
+            {"name": p.get("name"), "error": p.get("error")}
+            for p in contact.get("syncFailedActivePromotions") or []
+            if isinstance(p, dict)
         ],
     }
+
+
+def _promotion(promotion: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": promotion.get("name"),
+        "expires_on": promotion.get("expiresOn"),
+        "redeemed": bool(promotion.get("redeemed")),
+    }
+
+
+def wants_lookup(item: dict[str, Any], now: datetime, *, refresh_hours: float = REFRESH_HOURS) -> bool:
+    """Whether asking Voyado now can tell us anything new: never asked by this identifier, a "not found"
+    whose backoff is over (1 day after the first, a week after later ones), or an answer older than the
+    refresh age. A new email or contact id is a new identifier, so it resets the backoff."""
+    identity = lookup_identity(item)
+    if identity is None:
+        return False
+    known = (item.get("enrichment") or {}).get("voyado") or {}
+    if known.get("identity") != identity or not known.get("observed"):
+        return True
+    age = now - parse_timestamp(str(known["observed"]))
+    if known.get("status") == "not_found":
+        return age >= NOT_FOUND_BACKOFF[min(int(known.get("misses") or 1), len(NOT_FOUND_BACKOFF)) - 1]
+    return age >= timedelta(hours=refresh_hours)
+
+
+def _misses(item: dict[str, Any], identity: dict[str, str], data: dict[str, Any]) -> dict[str, int]:
+    """How many "not found" answers in a row this identifier has had."""
+    if data.get("status") != "not_found":
+        return {}
+    known = (item.get("enrichment") or {}).get("voyado") or {}
+    before = int(known.get("misses") or 0) if known.get("identity") == identity else 0
+    return {"misses": before + 1}
 
 
 class Voyado:
@@ -113,9 +155,9 @@ class Voyado:
         errors: dict[int, VendorError] = {}
         for index, message in enumerate(messages):
             item = items.get(message.customer_id)
-            identity = lookup_identity(item) if item else None
-            if identity is None:
-                continue  # nothing Voyado could find this customer by
+            if item is None or not wants_lookup(item, self._now()):
+                continue  # nothing to find it by, or nothing Voyado could tell us that we do not know
+            identity = lookup_identity(item) or {}
             try:
                 self._pace(bucket, time_left)
                 data = self._lookup(settings, key, identity)
@@ -133,7 +175,7 @@ class Voyado:
                     customer_id=message.customer_id,
                     vendor="voyado",
                     observed_at=self._now(),
-                    data={**data, "identity": identity},
+                    data={**data, "identity": identity, **_misses(item, identity, data)},
                 )
             )
         return errors
@@ -152,9 +194,9 @@ class Voyado:
         url = f"{str(settings.base_url).rstrip('/')}/api/v1/contact-details"
         headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
         try:
-            response = http.send(self._http, "POST", url, json=identity, headers=headers)
+            response = http.send(self._http, "POST", url, what="voyado contact lookup", json=identity, headers=headers)
         except PermanentError as error:
-            if error.status == 404 and any(code in error.reason for code in NOT_FOUND_CODES):
+            if error.status == 404 and error.code in NOT_FOUND_CODES:
                 return {"status": "not_found"}  # remembered; looked up again on the next change or refresh
             if error.status in (401, 403):
                 vendor_metric(self.name, "", "AuthFailed", 1)

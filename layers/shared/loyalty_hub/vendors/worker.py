@@ -197,7 +197,9 @@ class _Fates:
 
     def fail(self, tenant_id: str, record: dict[str, Any], error: VendorError) -> None:
         if isinstance(error, RetryableError) and error.deferral:
-            self._deferred.append((record, error.retry_after or 0.0))
+            # Without a stated delay (a 429 that names none), wait one backoff step before coming back.
+            delay = error.retry_after if error.retry_after is not None else BACKOFF_BASE_SECONDS
+            self._deferred.append((record, delay))
             return
         logger.warning(
             "vendor delivery failed",
