@@ -9,7 +9,14 @@ os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # the figures, not the
 for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
     os.environ.setdefault(name, "bench")
 
-from benchmarks import bench_cold_start, bench_customer_api, bench_ingest, bench_poison, bench_voyado  # noqa: E402 - after the environment it reads
+from benchmarks import (  # noqa: E402 - after the environment it reads
+    bench_cold_start,
+    bench_customer_api,
+    bench_ingest,
+    bench_poison,
+    bench_voyado,
+    bench_voyado_lookups,
+)
 
 
 def main() -> None:
@@ -22,6 +29,8 @@ def main() -> None:
     bench_customer_api.main()
     print()
     bench_voyado.main()
+    print()
+    bench_voyado_lookups.main()
 
 
 if __name__ == "__main__":

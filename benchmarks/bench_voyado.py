@@ -80,7 +80,8 @@ def main() -> None:
             for email in share:
                 while True:
                     try:
-                        vendor._lookup(settings, "k", bucket, {"email": email})
+                        vendor._pace(bucket, lambda: float("inf"))
+                        vendor._lookup(settings, "k", {"email": email})
                         break
                     except RetryableError as error:  # the message would come back after retry_after
                         delays["count"] += 1
