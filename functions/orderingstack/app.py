@@ -9,8 +9,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from loyalty_hub import aws, config, secrets
 from loyalty_hub.dal import archive
 from loyalty_hub.dal.customers import CustomerStore
-from loyalty_hub.dal.entities import EntityStore
 from loyalty_hub.dal.tenants import TenantStore
+from loyalty_hub.dal.vendor_ledger import VendorLedger
 from loyalty_hub.observability import logger, metrics
 from loyalty_hub.vendors.orderingstack import OrderingStack
 from loyalty_hub.vendors.worker import handle
@@ -23,7 +23,7 @@ def _orderingstack() -> tuple[OrderingStack, config.OrderingStackWorkerSettings]
     vendor = OrderingStack(
         TenantStore.from_settings(settings),
         CustomerStore(dynamodb, settings.CUSTOMERS_TABLE),
-        EntityStore(dynamodb, settings.ENTITIES_TABLE),
+        VendorLedger(dynamodb, settings.VENDOR_LEDGER_TABLE, "orderingstack"),
         lambda update: archive.enqueue_enrichment(sqs, settings.INGEST_QUEUE_URL, update),
         secrets.reader(settings),
     )

@@ -40,6 +40,7 @@ class Stack:
     rate_limit_table: str = "RateLimits"
     sync_state_table: str = "SyncState"
     quarantine_table: str = "Quarantine"
+    vendor_ledger_table: str = "VendorLedger"
 
     def env(self) -> dict[str, str]:
         return {
@@ -66,6 +67,7 @@ class Stack:
             "RATE_LIMIT_TABLE": self.rate_limit_table,
             "SYNC_STATE_TABLE": self.sync_state_table,
             "QUARANTINE_TABLE": self.quarantine_table,
+            "VENDOR_LEDGER_TABLE": self.vendor_ledger_table,
         }
 
 
@@ -80,6 +82,7 @@ def create_stack(names: Stack = Stack()) -> Stack:
             "RateLimitTable": names.rate_limit_table,
             "SyncStateTable": names.sync_state_table,
             "QuarantineTable": names.quarantine_table,
+            "VendorLedgerTable": names.vendor_ledger_table,
         }[logical_id]
         ddb.create_table(**template.table_definition(logical_id, name))
     s3 = boto3.client("s3", region_name=REGION)

@@ -1,6 +1,7 @@
 """OrderingStack: OAuth token caching and renewal, x-tenant on every call, purchases as events with stable
 ids (a retry never counts twice), accounts read back for points and card, against a sandbox."""
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -8,17 +9,19 @@ from typing import Any
 
 import boto3
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from functions.orderingstack import app as orderingstack_app
 from loyalty_hub.dal.customers import CustomerStore
-from loyalty_hub.dal.entities import EntityStore
 from loyalty_hub.dal.tenants import TenantStore
+from loyalty_hub.dal.vendor_ledger import VendorLedger
 from loyalty_hub.local.sandboxes.orderingstack import OrderingStackSandbox
 from loyalty_hub.logic import ingest
 from loyalty_hub.models.enrichment import EnrichmentUpdate
 from loyalty_hub.models.tenant import OrderingStackSettings, Place, Tenant, Vendors
 from loyalty_hub.vendors import orderingstack
-from loyalty_hub.vendors.errors import RetryableError
+from loyalty_hub.vendors.errors import PermanentError, RetryableError
 from loyalty_hub.vendors.orderingstack import OrderingStack, account_id, event_id
 from loyalty_hub.vendors.worker import VendorMessage
 from tests.support.deliveries import archive, bill, customer_item
@@ -70,7 +73,7 @@ def vendor(
     yield OrderingStack(
         store,
         CustomerStore(client, stack.customers_table),
-        EntityStore(client, stack.entities_table),
+        VendorLedger(client, stack.vendor_ledger_table, "orderingstack"),
         enriched.append,
         lambda _: SECRET,
         session=session_for(sandbox),
@@ -89,7 +92,21 @@ def purchases(stack: Stack, customer: str, bills: list[str], **extra: Any) -> Ve
 def test_ids_fit_orderingstacks_patterns() -> None:
     assert account_id("M4E6D346F7257504B") == "sty.M4E6D346F7257504B"
     assert account_id("a b_c") == "sty.a_20b_5Fc" and account_id("a b_c") != account_id("a_20b_5Fc")
-    assert event_id(MERCHANT, "TM/2024 1") == f"sty.{MERCHANT}.TM_2024_1"
+    assert event_id(MERCHANT, "TM/2024 1") == f"sty.{MERCHANT}.TM_2F2024_201"
+
+
+@given(st.text(min_size=1, max_size=20), st.text(min_size=1, max_size=20))
+def test_event_ids_are_one_to_one_within_the_documented_pattern(a: str, b: str) -> None:
+    # doc L636-638: id [a-zA-Z0-9_.-]+; bills X/1 and X_1 once became one event
+    assert re.fullmatch(r"[a-zA-Z0-9_.-]+", event_id(MERCHANT, a))
+    assert (event_id(MERCHANT, a) == event_id(MERCHANT, b)) == (a == b)
+    assert event_id(MERCHANT, "X/1") != event_id(MERCHANT, "X_1")
+
+
+def test_a_customer_id_too_long_for_an_account_is_refused_not_cut() -> None:
+    assert len(account_id("C" * 60)) == 64
+    with pytest.raises(PermanentError, match="64"):
+        account_id("C" * 61)
 
 
 def test_purchases_become_events_once_however_often_they_are_sent(
@@ -99,6 +116,7 @@ def test_purchases_become_events_once_however_often_they_are_sent(
     assert vendor.deliver(MERCHANT, [message]) == {}
     assert vendor.deliver(MERCHANT, [message]) == {}  # SQS delivered it again
     assert sorted(sandbox.events) == [event_id(MERCHANT, "B1"), event_id(MERCHANT, "B2")]
+    assert set(sandbox.posts.values()) == {1}  # each id posted once: the sandbox would count a repeat
     assert sandbox.events[event_id(MERCHANT, "B1")]["account"] == account_id("C1")
     assert sandbox.tokens_issued == 1  # the token was reused
     assert enriched[0].vendor == "orderingstack" and enriched[0].data["points"] == 40
@@ -126,7 +144,7 @@ def test_a_card_finds_its_account(
     message = purchases(stack, "C9", ["B9"])
     assert vendor.deliver(MERCHANT, [message]) == {}
     assert sandbox.events[event_id(MERCHANT, "B9")]["account"] == "os-777"
-    assert enriched[-1].data == {"account": "os-777", "points": 12, "card": "CARD777"}
+    assert enriched[-1].data == {"account": "os-777", "points": 12, "card": "CARD777", "withdrawn": []}
 
 
 def test_customers_without_an_account_are_skipped(
@@ -168,7 +186,7 @@ def test_the_password_grant_is_configurable(
     vendor = OrderingStack(
         store,
         CustomerStore(client, stack.customers_table),
-        EntityStore(client, stack.entities_table),
+        VendorLedger(client, stack.vendor_ledger_table, "orderingstack"),
         enriched.append,
         lambda _: {**SECRET, "orderingstack_username": "u", "orderingstack_password": "p"},
         session=session_for(sandbox),
@@ -212,3 +230,47 @@ def test_the_handler_and_its_sample_event(
     event = load("orderingstack/sqs-change.json")
     assert orderingstack_app.lambda_handler(event, lambda_context) == {"batchItemFailures": []}
     assert list(sandbox.events) == [event_id(MERCHANT, "TM2024023171")]
+
+
+def test_bills_x_slash_1_and_x_underscore_1_are_two_events(
+    stack: Stack, vendor: OrderingStack, sandbox: OrderingStackSandbox
+) -> None:
+    assert vendor.deliver(MERCHANT, [purchases(stack, "C1", ["X/1", "X_1"])]) == {}
+    assert len(sandbox.events) == 2
+
+
+def test_events_carry_only_documented_fields(
+    stack: Stack, vendor: OrderingStack, sandbox: OrderingStackSandbox
+) -> None:
+    vendor.deliver(MERCHANT, [purchases(stack, "C1", ["B1"])])
+    [event] = sandbox.events.values()
+    assert set(event) == {"id", "account", "type", "ts"} and event["type"] in {
+        "INVITED_BY",
+        "INVITED",
+        "FRIEND",
+        "UNKNOWN",
+    }
+
+
+def test_a_bill_refunded_after_its_event_was_posted_is_counted_and_shown_not_reversed(
+    stack: Stack, vendor: OrderingStack, sandbox: OrderingStackSandbox, enriched: list[EnrichmentUpdate], capsys: Any
+) -> None:
+    vendor.deliver(MERCHANT, [purchases(stack, "C1", ["B1"])])
+    data = [bill("B1", "C1", "10", "2024-07-01T10:00:00+02:00", "2024-07-02T10:00:00Z", refunded=True)]
+    ingest.ingest_delivery(ingest.default_deps(), archive(stack.raw_bucket, MERCHANT, PLACE, "Bills", data))
+    paths_before = len(sandbox.paths)
+    vendor.deliver(MERCHANT, [VendorMessage(tenant_id=MERCHANT, customer_id="C1", bill_ids=["B1"])])
+    assert [p for p in sandbox.paths[paths_before:] if "event" in p] == []  # no undocumented reversal call
+    assert enriched[-1].data["withdrawn"] == ["B1"]
+    assert '"WithdrawnAfterPost":[1.0]' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("card", ["../../event?inject=1#frag", "a/b", "x", "c" * 65, "card with space"])
+def test_a_card_outside_the_documented_pattern_is_refused_before_any_request(
+    stack: Stack, vendor: OrderingStack, sandbox: OrderingStackSandbox, card: str
+) -> None:
+    data = [{"customerId": "C9", "cardNumber": card, "_lastModifiedAt": "2024-07-01T10:00:00Z"}]
+    ingest.ingest_delivery(ingest.default_deps(), archive(stack.raw_bucket, MERCHANT, PLACE, "Loyalty", data))
+    errors = vendor.deliver(MERCHANT, [VendorMessage(tenant_id=MERCHANT, customer_id="C9")])
+    assert isinstance(errors[0], PermanentError) and card not in errors[0].reason
+    assert not any("inject" in p or "card/" in p for p in sandbox.paths)

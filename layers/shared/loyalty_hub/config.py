@@ -93,7 +93,7 @@ class VoyadoWorkerSettings(TenantSettings):
 
 class OrderingStackWorkerSettings(TenantSettings):
     CUSTOMERS_TABLE: str = Field(min_length=1)
-    ENTITIES_TABLE: str = Field(min_length=1)
+    VENDOR_LEDGER_TABLE: str = Field(min_length=1)
     INGEST_QUEUE_URL: str = Field(min_length=1)
     ORDERINGSTACK_QUEUE_URL: str = Field(min_length=1)
     ORDERINGSTACK_DLQ_URL: str = Field(min_length=1)

@@ -1,5 +1,11 @@
-"""OrderingStack loyalty: purchases posted as events with stable ids (a retry cannot count a purchase
-twice), and the account read back so points and card stay in step.
+"""OrderingStack loyalty: purchases posted as events, each id once, and the account read back so points
+and card stay in step (shared/vendor-docs/orderingstack-loyalty-api.txt).
+
+A documented event carries no amount (doc L612-641), so an id posted again is either dropped or counted
+twice; the ledger (VendorLedgerTable) notes each bill's event when it is posted, so a retried or
+redelivered message posts nothing new. A bill that stops counting after its event was posted cannot be
+withdrawn by any documented call: it is counted (`OrderingStackWithdrawnAfterPost`) and kept in the
+customer's enrichment (`withdrawn`) for a person to act on (docs/decisions.md D31).
 
 Tokens come from `{base}/auth-oauth2/oauth/token` (client credentials, or the password grant), are
 cached until shortly before they expire and shared by a warm execution environment; a 401 renews once.
@@ -10,36 +16,60 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 import requests
 
 from loyalty_hub.dal.customers import CustomerStore
-from loyalty_hub.dal.entities import EntityStore
 from loyalty_hub.dal.tenants import TenantStore
+from loyalty_hub.dal.vendor_ledger import VendorLedger
 from loyalty_hub.logic.projection import counted_bills
 from loyalty_hub.models.enrichment import EnrichmentUpdate
 from loyalty_hub.models.tenant import OrderingStackSettings
 from loyalty_hub.vendors import http
 from loyalty_hub.vendors.errors import PermanentError, RetryableError, VendorError, deferred
-from loyalty_hub.vendors.worker import VendorMessage, tenant_vendor_settings
+from loyalty_hub.vendors.worker import VendorMessage, tenant_vendor_settings, vendor_metric
 
-_UNSAFE = re.compile(r"[^a-zA-Z0-9._-]")
+_KEEP = re.compile(r"[A-Za-z0-9-]")
+ACCOUNT = re.compile(r"^[a-zA-Z0-9._-]{3,64}$")  # `account` and `card`, doc L580-582 and L624-628
 # The event types OrderingStack documents have no purchase; UNKNOWN until they confirm one (README).
 PURCHASE_EVENT_TYPE = "UNKNOWN"
 
 
+def _encode(value: str) -> str:
+    """One-to-one into [A-Za-z0-9_-]: letters, digits and '-' stay, every other character (also '_' and
+    '.', so '.' can separate parts) becomes _XX per UTF-8 byte."""
+    return "".join(c if _KEEP.fullmatch(c) else "".join(f"_{b:02X}" for b in c.encode()) for c in value)
+
+
 def account_id(customer_id: str) -> str:
-    """3-64 characters of [a-zA-Z0-9._-], one-to-one: other characters become _XX (UTF-8 hex)."""
-    encoded = "sty." + "".join(
-        c if not _UNSAFE.match(c) and c != "_" else "".join(f"_{b:02X}" for b in c.encode()) for c in customer_id
-    )
-    return encoded[:64]
+    """Our account id for a customer: 3-64 of [a-zA-Z0-9._-], one-to-one; too long is refused, never cut."""
+    encoded = "sty." + _encode(customer_id)
+    if len(encoded) > 64:
+        raise PermanentError(f"orderingstack: the customer id encodes to {len(encoded)} characters (account ids: 64)")
+    return encoded
 
 
 def event_id(tenant_id: str, bill_id: str) -> str:
-    """Stable per bill, so posting the same purchase again is recognised as the same event."""
-    return f"sty.{tenant_id}.{_UNSAFE.sub('_', bill_id)}"[:128]
+    """Stable per bill and one-to-one ([a-zA-Z0-9_.-]+, doc L636-638): bills X/1 and X_1 stay two events."""
+    return f"sty.{_encode(tenant_id)}.{_encode(bill_id)}"
+
+
+def card_path(card: str) -> str:
+    """The account-by-card path for a card the document's pattern allows; anything else is refused, so no
+    card number can change the request's path or query."""
+    if not ACCOUNT.fullmatch(card):
+        raise PermanentError("orderingstack: the loyalty card number does not fit [a-zA-Z0-9._-]{3,64}")
+    return f"/loyalty-api/api/account/card/{quote(card, safe='')}"
+
+
+def _event(tenant_id: str, bill_id: str, holder: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """A purchase as a documented event: only the fields doc L624-641 names; `ts` when the bill has one."""
+    event: dict[str, Any] = {"id": event_id(tenant_id, bill_id), "account": holder, "type": PURCHASE_EVENT_TYPE}
+    if entry.get("t"):
+        event["ts"] = entry["t"]
+    return event
 
 
 _tokens = http.TokenCache()
@@ -56,7 +86,7 @@ class OrderingStack:
         self,
         tenants: TenantStore,
         customers: CustomerStore,
-        entities: EntityStore,
+        ledger: VendorLedger,
         enrich: Callable[[EnrichmentUpdate], None],
         secrets: Callable[[str], dict[str, Any]],
         *,
@@ -66,7 +96,7 @@ class OrderingStack:
     ) -> None:
         self._tenants = tenants
         self._customers = customers
-        self._entities = entities
+        self._ledger = ledger
         self._enrich = enrich
         self._secrets = secrets
         self._http = session or http.session(self.name)
@@ -109,17 +139,29 @@ class OrderingStack:
         bill_ids: Sequence[str],
     ) -> None:
         card = (item.get("contact") or {}).get("card")
-        path = (
-            f"/loyalty-api/api/account/card/{card}"
-            if card
-            else f"/loyalty-api/api/account/{account_id(item['customer_id'])}"
-        )
+        own = f"/loyalty-api/api/account/{quote(account_id(item['customer_id']), safe='')}"
+        path = card_path(str(card)) if card else own
         try:
             account = self._call(settings, secret, "GET", path, what="account read").json()
         except PermanentError as error:
             if error.status == 404:
                 return  # not an OrderingStack member: nothing to post, nothing to read
             raise
+        ledger = orjson.loads(item.get("ledger") or "{}")
+        counted = counted_bills(ledger)
+        sent = self._ledger.entries(tenant_id, [b for b in bill_ids if b in ledger])
+        holder = str(account.get("id") or account_id(item["customer_id"]))
+        new = {b: _event(tenant_id, b, holder, counted[b]) for b in sorted(bill_ids) if b in counted and b not in sent}
+        now = self._now().isoformat()
+        if new:
+            self._call(settings, secret, "POST", "/loyalty-api/api/event", what="event post", json=list(new.values()))
+            # Noted after the post: a crash in between posts these again once, the only repeat left.
+            self._ledger.note(tenant_id, {b: {"event_id": e["id"], "posted_at": now} for b, e in new.items()})
+        withdrawn = {b: e for b, e in sent.items() if b not in counted and not e.get("withdrawn_at")}
+        if withdrawn:
+            self._ledger.note(tenant_id, {b: {**e, "withdrawn_at": now} for b, e in withdrawn.items()})
+            vendor_metric(self.name, tenant_id, "WithdrawnAfterPost", len(withdrawn))
+        known = ((item.get("enrichment") or {}).get("orderingstack") or {}).get("withdrawn") or []
         self._enrich(
             EnrichmentUpdate(
                 tenant_id=tenant_id,
@@ -130,22 +172,11 @@ class OrderingStack:
                     "account": account.get("id") or account.get("account"),
                     "points": account.get("points"),
                     "card": account.get("card") or card,
+                    # Posted, then refunded or deleted: OrderingStack still counts them (no documented reversal).
+                    "withdrawn": sorted({*known, *withdrawn}),
                 },
             )
         )
-        counted = counted_bills(orjson.loads(item.get("ledger") or "{}"))
-        bills = self._entities.bodies(tenant_id, "Bills", [b for b in bill_ids if b in counted])
-        events = [
-            {
-                "id": event_id(tenant_id, bill_id),
-                "account": account.get("id") or account_id(item["customer_id"]),
-                "ts": counted[bill_id].get("t"),
-                "type": PURCHASE_EVENT_TYPE,
-            }
-            for bill_id in sorted(bills)
-        ]
-        if events:
-            self._call(settings, secret, "POST", "/loyalty-api/api/event", what="event post", json=events)
 
     def _call(
         self,

@@ -1,6 +1,20 @@
-"""An OrderingStack sandbox: OAuth2 tokens from /auth-oauth2/oauth/token (Basic client credentials and
-X-Tenant required), Bearer token and x-tenant on every loyalty call, accounts by id or card, and events
-de-duplicated by id so a purchase posted twice is counted once."""
+"""An OrderingStack sandbox written from shared/vendor-docs/orderingstack-loyalty-api.txt (cited as
+"doc L<n>"), not from our client:
+
+- `x-tenant` on every loyalty call, 3-64 of [a-zA-Z0-9_-] (doc L584-585 and each operation).
+- getAccount: path `account`, 3-64 of [a-zA-Z0-9._-] (doc L573-582); getAccountByCard (doc L598-606)
+  names no parameter; vendor-reference.md §5.3 reads it as the card id in the path, with the account
+  pattern. A value outside the pattern is a 400.
+- postEvent (doc L612-641): an array; each event has one of `account` or `card` (3-64 of
+  [a-zA-Z0-9._-]), optional `consents` (object), `ts` (date-time), `type` (required, one of INVITED_BY,
+  INVITED, FRIEND, UNKNOWN), `id` (required, [a-zA-Z0-9_.-]+), `doNotProcessSymmetry` (boolean). Any
+  other key, or a value outside these, is a 400.
+- The document is silent on what a repeated event id does, on response bodies, on error bodies and on
+  the service paths (`/loyalty-api/api/...` is vendor-reference.md's inference). This sandbox counts a
+  repeated id again, the costly reading, so a client that posts an id twice is seen doing it
+  (docs/decisions.md D31); errors are `{"error": "..."}`.
+Tokens come from /auth-oauth2/oauth/token (Basic client credentials and X-Tenant, vendor-reference.md §5.2).
+"""
 
 import base64
 import re
@@ -14,7 +28,11 @@ from typing import Any
 import orjson
 from werkzeug.wrappers import Request, Response
 
-EVENT_ID = re.compile(r"^[a-zA-Z0-9_.-]+$")
+EVENT_ID = re.compile(r"^[a-zA-Z0-9_.-]+$")  # doc L636-638
+ACCOUNT = re.compile(r"^[a-zA-Z0-9._-]{3,64}$")  # doc L580-582, L624-628
+TENANT = re.compile(r"^[a-zA-Z0-9_-]{3,64}$")  # doc L584-585, L619-620
+EVENT_TYPES = frozenset({"INVITED_BY", "INVITED", "FRIEND", "UNKNOWN"})  # doc L632-635
+EVENT_KEYS = frozenset({"account", "card", "consents", "ts", "type", "id", "doNotProcessSymmetry"})
 
 
 @dataclass
@@ -25,7 +43,9 @@ class OrderingStackSandbox:
     token_seconds: int = 3600
     clock: Callable[[], float] = time.monotonic
     accounts: dict[str, dict[str, Any]] = field(default_factory=dict)  # by account id
-    events: dict[str, dict[str, Any]] = field(default_factory=dict)  # by event id
+    events: dict[str, dict[str, Any]] = field(default_factory=dict)  # by event id, the last one posted
+    posts: dict[str, int] = field(default_factory=dict)  # event id -> times posted (counted each time)
+    paths: list[str] = field(default_factory=list)  # every path asked for, as the server saw it
     tokens_issued: int = 0
     _tokens: dict[str, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -43,20 +63,37 @@ class OrderingStackSandbox:
 
     def _answer(self, request: Request) -> Response:
         if request.path == "/_sandbox/received":
-            return _json(200, {"events": self.events, "accounts": self.accounts, "tokens_issued": self.tokens_issued})
+            return _json(
+                200,
+                {
+                    "events": self.events,
+                    "posts": self.posts,
+                    "accounts": self.accounts,
+                    "tokens_issued": self.tokens_issued,
+                },
+            )
+        self.paths.append(request.full_path)
         if request.path == "/auth-oauth2/oauth/token":
             return self._token(request)
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
         if self._tokens.get(token, 0) < self.clock():
             return _json(401, {"error": "invalid_token"})
-        if request.headers.get("x-tenant") != self.tenant:
+        tenant = request.headers.get("x-tenant") or ""
+        if not TENANT.fullmatch(tenant):
+            return _json(400, {"error": "x-tenant must be 3-64 of [a-zA-Z0-9_-]"})
+        if tenant != self.tenant:
             return _json(403, {"error": "wrong tenant"})
         if request.method == "GET" and request.path.startswith("/loyalty-api/api/account/card/"):
-            card = request.path.rsplit("/", 1)[1]
+            card = request.path.removeprefix("/loyalty-api/api/account/card/")
+            if not ACCOUNT.fullmatch(card):
+                return _json(400, {"error": "card must be 3-64 of [a-zA-Z0-9._-]"})
             found = next((a for a in self.accounts.values() if a["card"] == card), None)
             return _json(200, found) if found else _json(404, {"error": "account not found"})
         if request.method == "GET" and request.path.startswith("/loyalty-api/api/account/"):
-            found = self.accounts.get(request.path.rsplit("/", 1)[1])
+            account = request.path.removeprefix("/loyalty-api/api/account/")
+            if not ACCOUNT.fullmatch(account):
+                return _json(400, {"error": "account must be 3-64 of [a-zA-Z0-9._-]"})
+            found = self.accounts.get(account)
             return _json(200, found) if found else _json(404, {"error": "account not found"})
         if request.method == "POST" and request.path == "/loyalty-api/api/event":
             return self._post_events(request)
@@ -81,14 +118,36 @@ class OrderingStackSandbox:
         if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
             return _json(400, {"error": "expected an array of events"})
         for event in events:
-            if not EVENT_ID.fullmatch(str(event.get("id", ""))) or not event.get("type"):
-                return _json(400, {"error": f"invalid event {event!r}"})
-            if event.get("account") not in self.accounts:
-                return _json(400, {"error": f"unknown account {event.get('account')!r}"})
-        fresh = [e for e in events if e["id"] not in self.events]
-        for event in fresh:  # an id seen before is the same event: not counted again
+            problem = _event_problem(event)
+            if problem:
+                return _json(400, {"error": problem})
+            if "account" in event and event["account"] not in self.accounts:
+                return _json(400, {"error": "unknown account"})
+        for event in events:
             self.events[event["id"]] = event
-        return _json(200, {"accepted": len(fresh), "duplicates": len(events) - len(fresh)})
+            self.posts[event["id"]] = self.posts.get(event["id"], 0) + 1
+        return _json(200, {"accepted": len(events)})
+
+
+def _event_problem(event: dict[str, Any]) -> str | None:
+    """What doc L612-641 does not allow in one event, or None."""
+    extra = set(event) - EVENT_KEYS
+    if extra:
+        return f"unknown fields {sorted(extra)}"
+    if not EVENT_ID.fullmatch(str(event.get("id", ""))):
+        return "id is required, [a-zA-Z0-9_.-]+"
+    if event.get("type") not in EVENT_TYPES:
+        return f"type must be one of {sorted(EVENT_TYPES)}"
+    holders = [name for name in ("account", "card") if name in event]
+    if len(holders) != 1 or not ACCOUNT.fullmatch(str(event[holders[0]])):
+        return "one of account or card, 3-64 of [a-zA-Z0-9._-]"
+    if "consents" in event and not isinstance(event["consents"], dict):
+        return "consents is an object"
+    if "doNotProcessSymmetry" in event and not isinstance(event["doNotProcessSymmetry"], bool):
+        return "doNotProcessSymmetry is a boolean"
+    if "ts" in event and not isinstance(event["ts"], str):
+        return "ts is a date-time"
+    return None
 
 
 def _json(status: int, body: Any) -> Response:
