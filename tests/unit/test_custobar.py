@@ -377,3 +377,32 @@ def test_the_sample_sqs_event_is_uploaded(
     result = custobar_app.lambda_handler(load("custobar/sqs-change.json"), lambda_context)
     assert result == {"batchItemFailures": []}
     assert list(sandbox.customers) == ["sty-M4E6D346F7257504B"] and list(sandbox.sales) == ["TM2024023171-0"]
+
+
+# ------------------------------------------------------------------------------------------ the document's rules
+def test_a_phone_that_cannot_be_normalised_is_left_out_and_a_removed_one_cleared() -> None:
+    # doc L8: "" removes a key; sending "" for a number we could not read would erase the one Custobar holds
+    base = {"customer_id": "C1", "total_orders": 0, "total_sales": 0}
+    assert "phone_number" not in customer_payload({**base, "mobile_phone": "call me"}, SETTINGS, "CZ")
+    assert customer_payload({**base, "mobile_phone": None}, SETTINGS, "CZ")["phone_number"] == ""
+    assert customer_payload({**base, "mobile_phone": "601123456"}, SETTINGS, "CZ")["phone_number"] == "+420601123456"
+
+
+def test_every_field_sent_is_a_documented_one_or_a_company_field() -> None:
+    item = {"customer_id": "C1", "state": "Praha", "birth_date": "1991-06-14", "mobile_phone": "601123456"}
+    payload = customer_payload(item, SETTINGS, "CZ")
+    assert payload["province"] == "Praha" and "state" not in payload  # doc L33-49 has no `state`
+    assert CustobarSandbox(token=TOKEN)._invalid("customers", payload) is None
+    assert CustobarSandbox(token=TOKEN)._invalid("customers", {**payload, "state": "x"}) == (
+        "unknown field state: company fields are <prefix>__<name>"
+    )
+
+
+def test_invalid_phones_are_counted(
+    stack: Stack, custobar: Custobar, sandbox: CustobarSandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = [{"customerId": "C1", "phone": "not a phone", "_lastModifiedAt": "2024-07-01T10:00:00Z"}]
+    ingest.ingest_delivery(ingest.default_deps(), archive(stack.raw_bucket, MERCHANT, PLACE, "Loyalty", data))
+    assert custobar.deliver(MERCHANT, [VendorMessage(tenant_id=MERCHANT, customer_id="C1")]) == {}
+    assert "phone_number" not in sandbox.customers["sty-C1"]
+    assert '"InvalidPhoneLeftOut":[1.0]' in capsys.readouterr().out

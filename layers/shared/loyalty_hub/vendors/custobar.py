@@ -24,7 +24,7 @@ from loyalty_hub.storyous.mapping import parse_money
 from loyalty_hub.vendors import http
 from loyalty_hub.vendors.errors import PermanentError, VendorError
 from loyalty_hub.vendors.isolate import isolate
-from loyalty_hub.vendors.worker import VendorMessage, tenant_vendor_settings
+from loyalty_hub.vendors.worker import VendorMessage, tenant_vendor_settings, vendor_metric
 
 BATCH = 500  # Custobar's own plugins upload at most 500 records per request
 _KEEP = re.compile(r"[A-Za-z0-9]")
@@ -65,16 +65,16 @@ def customer_payload(item: dict[str, Any], settings: CustobarSettings, region: s
         return "" if value is None else value
 
     points = item.get("points")
-    return {
+    payload = {
         "external_id": external_id(item["customer_id"]),
         "first_name": text("first_name"),
         "last_name": text("last_name"),
         "email": text("email"),
-        "phone_number": e164(item.get("mobile_phone"), region) or "",
         "street_address": text("address"),
         "zip_code": text("zip"),
         "city": text("city"),
-        "state": text("state"),
+        "province": text("state"),  # Custobar has no `state` (doc L33-49): its region field is `province`
+        "birth_date": text("birth_date"),
         "can_email": bool(item.get("allow_email")),
         "can_sms": bool(item.get("allow_sms")),
         f"{prefix}__storyous_customer_id": item["customer_id"],
@@ -87,6 +87,19 @@ def customer_payload(item: dict[str, Any], settings: CustobarSettings, region: s
         f"{prefix}__store_id": text("store_id"),
         f"{prefix}__points": number(None if points is None else int(points)),
     }
+    phone = item.get("mobile_phone")
+    if phone is None:
+        payload["phone_number"] = ""  # gone at the source: Custobar clears it (doc L8)
+    elif normalised := e164(phone, region):
+        payload["phone_number"] = normalised
+    else:
+        # A number we cannot normalise is left out, so the one Custobar holds stays; counted by the caller.
+        payload.pop("phone_number", None)
+    return payload
+
+
+def phone_left_out(item: dict[str, Any], payload: dict[str, Any]) -> bool:
+    return item.get("mobile_phone") is not None and "phone_number" not in payload
 
 
 class Unmappable(ValueError):
@@ -180,6 +193,9 @@ class Custobar:
                 customers.append((customer_id, customer_payload(item, settings, tenant.country)))
             except (ValueError, TypeError, ArithmeticError, KeyError) as exc:
                 errors |= dict.fromkeys(owners[customer_id], _unmappable("customer", exc))
+        left_out = sum(1 for cid, payload in customers if phone_left_out(items[cid], payload))
+        if left_out:
+            vendor_metric(self.name, tenant_id, "InvalidPhoneLeftOut", left_out)
         upload = partial(self._upload, settings, secret, "customers")
         for chunk in _chunks(customers):
             for customer_id, error in isolate(chunk, upload, time_left=time_left).items():

@@ -1,6 +1,15 @@
-"""A Custobar sandbox: checks auth, body shape, batch size and field formats as Custobar documents them,
-answers `{"response": "ok"}`, and keeps every accepted record. `faults` decides, per request, to answer
-429, 5xx or 4xx, or to hang past the client's timeout (reported to the caller as "timeout")."""
+"""A Custobar sandbox. Customers are checked against shared/vendor-docs/custobar-customers-api.txt
+(cited as "doc L<n>"): `{"customers": [...]}` (L72-79), each identified by external_id, phone_number or
+email (L9-15), external_id of letters, digits and dashes (L13), phone_number country-prefixed (L14),
+only the documented fields (L13-49, with their types: booleans, dates, lists) or company fields
+`<prefix>__<name>` (L50-51), `tags.add`/`mailing_lists.remove` (L54-64), `is_deleted` (L68-70); `""`
+removes a key (L8), so it is stored as a removal. Sales follow vendor-reference.md §3.4 (the sales page
+is not in vendor-docs/): sale_external_id, sale_date with an offset, money in integer cents.
+The document is silent on error bodies, the batch limit and unknown fields: this sandbox answers
+`400 {"error": {"reason": ...}}` naming the field (never its value), takes at most 500 records (the
+limit Custobar's plugins keep), and refuses an undocumented field that has no company prefix
+(docs/decisions.md D32). It answers `{"response": "ok"}` and keeps every accepted record. `faults`
+decides, per request, to answer 429, 5xx or 4xx, or to hang past the client's timeout."""
 
 import base64
 import re
@@ -13,8 +22,16 @@ import orjson
 from werkzeug.wrappers import Request, Response
 
 MAX_RECORDS = 500
-EXTERNAL_ID = re.compile(r"^[A-Za-z0-9-]+$")
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+EXTERNAL_ID = re.compile(r"^[A-Za-z0-9-]+$")  # doc L13
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")  # doc L14: "+358101234567"
+DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")  # doc L34: birth_date "1991-06-14"
+STRINGS = frozenset(
+    {"external_id", "phone_number", "email", "canonical_id", "first_name", "last_name", "shop_id", "city",
+     "company", "country", "gender", "house_number", "house_number_addition", "language", "province",
+     "street_address", "street_name", "vat_number", "zip_code", "date_joined", "last_login", "birth_date"}
+)  # fmt: skip  # doc L13-49
+BOOLEANS = frozenset({"can_email", "can_post", "can_profile", "can_push", "can_sms", "is_forgotten", "is_deleted"})
+LISTS = frozenset({"mailing_lists", "tags", "tags.add", "tags.remove", "mailing_lists.add", "mailing_lists.remove"})
 Fault = Callable[[Request], str | None]  # None, "429", "500", "503", "400", "timeout"
 
 
@@ -80,15 +97,7 @@ class CustobarSandbox:
 
     def _invalid(self, kind: str, record: dict[str, Any]) -> str | None:
         if kind == "customers":
-            if not EXTERNAL_ID.fullmatch(str(record.get("external_id", ""))):
-                return f"external_id must be letters, digits and dashes: {record.get('external_id')!r}"
-            phone = record.get("phone_number")
-            if phone and not E164.fullmatch(phone):
-                return f"phone_number must be E.164: {phone!r}"
-            for name, value in record.items():
-                if name.endswith(self.money_fields) and value != "" and not isinstance(value, int):
-                    return f"{name} is money: integer cents, got {value!r}"
-            return None
+            return self._invalid_customer(record)
         for name in ("sale_external_id", "sale_date", "external_id"):
             if not record.get(name):
                 return f"{name} is required"
@@ -97,6 +106,33 @@ class CustobarSandbox:
         for name in ("sale_total", "unit_price", "total"):
             if name in record and not isinstance(record[name], int):
                 return f"{name} is money: integer cents"
+        return None
+
+    def _invalid_customer(self, record: dict[str, Any]) -> str | None:
+        if not any(record.get(k) for k in ("external_id", "phone_number", "email")):
+            return "a customer needs external_id, phone_number or email"
+        if "external_id" in record and not EXTERNAL_ID.fullmatch(str(record["external_id"])):
+            return "external_id must be letters, digits and dashes"
+        phone = record.get("phone_number")
+        if phone and not E164.fullmatch(str(phone)):
+            return "phone_number must be in a country prefixed format"
+        if record.get("birth_date") and not DATE.fullmatch(str(record["birth_date"])):
+            return "birth_date must be year-month-day"
+        for name, value in record.items():
+            if "__" in name:
+                if name.endswith(self.money_fields) and value != "" and not isinstance(value, int):
+                    return f"{name} is money: integer cents"
+            elif name in BOOLEANS:
+                if not isinstance(value, bool):
+                    return f"{name} must be a boolean"
+            elif name in LISTS:
+                if not isinstance(value, list):
+                    return f"{name} must be a list"
+            elif name in STRINGS:
+                if not isinstance(value, str):
+                    return f"{name} must be a string"
+            else:
+                return f"unknown field {name}: company fields are <prefix>__<name>"
         return None
 
 
