@@ -158,3 +158,37 @@ def test_stream_consumers_report_partial_failures_and_keep_what_never_succeeds()
         assert source["BisectBatchOnFunctionError"] is True
         failure_queue = source["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
         assert QUEUES[failure_queue]["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+
+
+ALARMS = {name: r for name, r in RESOURCES.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+TOPIC = [{"Fn::If": ["HasAlarmTopic", {"Ref": "AlarmTopicArn"}, {"Ref": "AlarmTopic"}]}]
+
+
+@pytest.mark.parametrize("alarm", sorted(ALARMS))
+def test_every_alarm_reaches_the_alarm_topic_and_says_when_it_is_over(alarm: str) -> None:
+    properties = ALARMS[alarm]["Properties"]
+    assert properties["AlarmActions"] == TOPIC and properties["OKActions"] == TOPIC
+
+
+def test_the_stack_has_its_own_alarm_topic_unless_one_is_given() -> None:
+    assert RESOURCES["AlarmTopic"]["Condition"] == "OwnAlarmTopic"
+    assert RESOURCES["AlarmEmailSubscription"]["Properties"]["Protocol"] == "email"
+
+
+def test_schedules_are_named_by_cloudformation_so_stages_coexist() -> None:
+    schedules = [e for r in FUNCTIONS.values() for e in r["Properties"]["Events"].values() if e["Type"] == "ScheduleV2"]
+    assert schedules and all(e["Properties"].get("OmitName") is True for e in schedules)
+
+
+@pytest.mark.parametrize("queue", sorted(QUEUES))
+def test_queues_outlive_a_stack_delete(queue: str) -> None:
+    assert QUEUES[queue]["DeletionPolicy"] == "Retain" and QUEUES[queue]["UpdateReplacePolicy"] == "Retain"
+
+
+def test_every_stage_deploys_by_its_config_env() -> None:
+    import tomllib  # noqa: PLC0415
+
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    for stage in ("dev", "staging", "prod"):
+        assert config[stage]["global"]["parameters"]["stack_name"] == f"loyalty-hub-{stage}"
+        assert f"Stage={stage}" in config[stage]["deploy"]["parameters"]["parameter_overrides"]
