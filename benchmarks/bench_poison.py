@@ -17,6 +17,7 @@ from moto import mock_aws
 
 from benchmarks import payloads
 from benchmarks.bench_ingest import BILLS, CUSTOMERS, count_requests, ingest_in_memory
+from benchmarks.fakes import LambdaContext
 from loyalty_hub import aws, config
 from loyalty_hub.dal import archive as archive_dal
 from loyalty_hub.dal import tenants
@@ -104,7 +105,10 @@ def receives_until_next_delivery(bills: list[dict[str, Any]]) -> tuple[int, floa
                     for m in messages
                 ]
             }
-            failed = {f["itemIdentifier"] for f in ingest_app.lambda_handler(event, _Context())["batchItemFailures"]}
+            failed = {
+                f["itemIdentifier"]
+                for f in ingest_app.lambda_handler(event, LambdaContext("IngestFunction"))["batchItemFailures"]
+            }
             for m in messages:
                 if m["MessageId"] not in failed:
                     sqs.delete_message(QueueUrl=stack.ingest_queue_url, ReceiptHandle=m["ReceiptHandle"])
@@ -114,16 +118,6 @@ def receives_until_next_delivery(bills: list[dict[str, Any]]) -> tuple[int, floa
         aws.reset()
         ingest.default_deps.cache_clear()
     return receives, elapsed, quarantined
-
-
-class _Context:
-    function_name = "IngestFunction"
-    memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:eu-central-1:123456789012:function:IngestFunction"
-    aws_request_id = "bench"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 120_000
 
 
 def main() -> None:

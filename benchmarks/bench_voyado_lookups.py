@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
+from benchmarks.fakes import LambdaContext
 from functions.capture import app as capture_app
 from loyalty_hub import aws, config
 from loyalty_hub.dal import tenants
@@ -32,16 +33,6 @@ from tests.support.streams import stream_event
 from tests.support.wsgi_transport import session_for
 
 CUSTOMERS, DELIVERIES, SEED = 40, 300, 12
-
-
-class _Context:
-    function_name = "CaptureFunction"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:eu-central-1:123456789012:function:CaptureFunction"
-    aws_request_id = "bench"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
 
 
 def main() -> None:
@@ -84,11 +75,11 @@ def main() -> None:
             identifier_changes += changed if kind == "identifier" else 0
             bill_changes += changed if kind == "bills" else 0
             other_changes += changed if kind == "other" else 0
-            capture_app.lambda_handler(event, _Context())
+            capture_app.lambda_handler(event, LambdaContext("CaptureFunction"))
             _drain(sqs, stack.voyado_queue_url, vendor, stack.voyado_dlq_url)
             for update in updates:
                 enrichment = stream_event(stack.customers_table, lambda u=update: ingest.apply_enrichment(deps, u))
-                capture_app.lambda_handler(enrichment, _Context())
+                capture_app.lambda_handler(enrichment, LambdaContext("CaptureFunction"))
             updates.clear()
             _drain(sqs, stack.voyado_queue_url, vendor, stack.voyado_dlq_url)
             lookups_on_bills += (sandbox.accepted - before) if kind == "bills" else 0

@@ -51,3 +51,18 @@ class FakeS3:
 
     def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:
         return {"Body": io.BytesIO(self.objects[(Bucket, Key)])}
+
+
+class LambdaContext:
+    """What a handler reads from Lambda's context object."""
+
+    memory_limit_in_mb = 1024
+    aws_request_id = "bench"
+
+    def __init__(self, function_name: str, remaining_ms: int = 120_000) -> None:
+        self.function_name = function_name
+        self.invoked_function_arn = f"arn:aws:lambda:eu-central-1:123456789012:function:{function_name}"
+        self._remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self._remaining_ms

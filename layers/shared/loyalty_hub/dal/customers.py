@@ -61,21 +61,10 @@ class CustomerStore:
 
     def ids_updated_between(self, tenant_id: str, start: str, end: str) -> list[str]:
         """The tenant's customers whose updated_at is within [start, end] (timestamps as stored)."""
-        paginator = self._client.get_paginator("query")
-        try:
-            return [
-                item["customer_id"]["S"]
-                for page in paginator.paginate(
-                    TableName=self._table,
-                    IndexName=BY_UPDATED_INDEX,
-                    KeyConditionExpression="gsi1pk = :t AND gsi1sk BETWEEN :a AND :b",
-                    ExpressionAttributeValues={":t": {"S": tenant_id}, ":a": {"S": start}, ":b": {"S": f"{end}~"}},
-                    ProjectionExpression="customer_id",
-                )
-                for item in page.get("Items", [])
-            ]
-        except (ClientError, BotoCoreError) as exc:
-            raise Unavailable("customer index query failed") from exc
+        return self._index_ids(
+            KeyConditionExpression="gsi1pk = :t AND gsi1sk BETWEEN :a AND :b",
+            ExpressionAttributeValues={":t": {"S": tenant_id}, ":a": {"S": start}, ":b": {"S": f"{end}~"}},
+        )
 
     def put_many(self, items: Sequence[dict[str, Any]]) -> dict[str, Refused]:
         """Writes customer items; returns {customer id: why} for those refused for good."""
@@ -89,17 +78,20 @@ class CustomerStore:
             return []
         names = {f":c{i}": {"S": c} for i, c in enumerate(wanted)}
         condition = " OR ".join(f"contains(category_ids, {name})" for name in names)
+        return self._index_ids(
+            KeyConditionExpression="gsi1pk = :t",
+            FilterExpression=condition,
+            ExpressionAttributeValues={":t": {"S": tenant_id}, **names},
+        )
+
+    def _index_ids(self, **query: Any) -> list[str]:
+        """Customer ids from a query of the ByUpdated index, every page."""
         paginator = self._client.get_paginator("query")
         try:
             return [
                 item["customer_id"]["S"]
                 for page in paginator.paginate(
-                    TableName=self._table,
-                    IndexName=BY_UPDATED_INDEX,
-                    KeyConditionExpression="gsi1pk = :t",
-                    FilterExpression=condition,
-                    ProjectionExpression="customer_id",
-                    ExpressionAttributeValues={":t": {"S": tenant_id}, **names},
+                    TableName=self._table, IndexName=BY_UPDATED_INDEX, ProjectionExpression="customer_id", **query
                 )
                 for item in page.get("Items", [])
             ]
