@@ -1,6 +1,7 @@
 """Tenant administration against moto: what it writes, and that bad input changes nothing."""
 
 import json
+import os
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -263,3 +264,15 @@ def test_resend_command_reports_what_it_queued(
     assert main(["resend", "m1", "--customer", "C1"]) == 2  # unknown customer: said, with the report
     assert "no customer C1" in capsys.readouterr().err
     assert main(["resend", "m1", "--since", "yesterday"]) == 2
+
+
+def test_importing_the_admin_command_leaves_the_functions_logger_and_metrics_unbuilt() -> None:
+    # The local stack imports it before setting the functions' POWERTOOLS_* environment; Logger and Metrics
+    # built then have no service or namespace, and every handler's metrics flush fails (make run broke so).
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    code = "import sys, loyalty_hub.admin; print('loyalty_hub.observability' in sys.modules)"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POWERTOOLS")} | {"PYTHONPATH": "layers/shared"}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)  # noqa: S603
+    assert result.stdout.strip() == "False"

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -30,12 +30,14 @@ from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.errors import HubError, NotFound
 from loyalty_hub.logic.customers import format_timestamp
 from loyalty_hub.logic.quarantine import QuarantineOps
-from loyalty_hub.logic.resend import ResendDeps, ResendReport, resend
 from loyalty_hub.logic.webhook import WEBHOOK_SECRET_KEYS
 from loyalty_hub.models.datasync import DeliveryPointer, parse_envelope
 from loyalty_hub.models.ids import is_valid_id
 from loyalty_hub.models.tenant import CustobarSettings, OrderingStackSettings, Place, Tenant, VoyadoSettings
 from loyalty_hub.secrets import secret_name
+
+if TYPE_CHECKING:
+    from loyalty_hub.logic.resend import ResendReport
 
 LOCAL_STATE = Path(".local/stack.json")
 
@@ -339,8 +341,8 @@ class Admin:
         customer_ids: Sequence[str] | None,
         since: str | None,
         vendor: str | None,
-        progress: Callable[[ResendReport], None],
-    ) -> ResendReport:
+        progress: Callable[["ResendReport"], None],
+    ) -> "ResendReport":
         """Puts the tenant's customers back on their vendors' queues from the table's current state."""
         tenant = self._tenant(tenant_id)
         if self.target.customers_table is None or not self.target.vendor_queues:
@@ -353,6 +355,10 @@ class Admin:
             raise AdminError(
                 f"{vendor} is not enabled for {tenant_id} (enabled: {', '.join(tenant.vendors.enabled())})"
             )
+        # Imported here: it brings the functions' Logger and Metrics, which read their environment once,
+        # and the local stack imports this module before it sets the functions' environment.
+        from loyalty_hub.logic.resend import ResendDeps, resend  # noqa: PLC0415
+
         deps = ResendDeps(
             self.tenants,
             CustomerStore(aws.client("dynamodb"), self.target.customers_table),
@@ -498,7 +504,7 @@ def _run_resend(admin: Admin, args: argparse.Namespace) -> None:
         except ValueError as exc:
             raise AdminError(f"--since must be an ISO date or time: {args.since!r}") from exc
 
-    def progress(report: ResendReport) -> None:
+    def progress(report: "ResendReport") -> None:
         print(f"  {report.customers} customer(s) queued so far", file=sys.stderr, flush=True)
 
     report = admin.resend(

@@ -99,5 +99,5 @@ def item_problem(
         except InvalidOperation:
             problem = "not a number"
         if problem:
-            return "number_out_of_range", f"a number has {problem}"
+            return "number_out_of_range", f"a number: {problem}"
     return None

@@ -304,7 +304,7 @@ def _bill_problem(facts: mapping.BillFacts) -> tuple[str, str] | None:
     if facts.customer_id is not None and (problem := entity_id_problem(facts.customer_id)):
         return "invalid_id", f"customerId: {problem}"
     if facts.amount is not None and (problem := number_problem(facts.amount)):
-        return "number_out_of_range", f"finalPrice has {problem}"
+        return "number_out_of_range", f"finalPrice: {problem}"
     if facts.paid_at is not None:
         format_timestamp(facts.paid_at)  # OverflowError for a time beyond year 1..9999 in UTC
     return None
