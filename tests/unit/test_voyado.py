@@ -22,8 +22,8 @@ from loyalty_hub.logic import ingest
 from loyalty_hub.logic.customers import format_timestamp
 from loyalty_hub.models.enrichment import EnrichmentUpdate
 from loyalty_hub.models.tenant import CustobarSettings, Place, Tenant, Vendors, VoyadoSettings
-from loyalty_hub.vendors.errors import PermanentError, RetryableError
-from loyalty_hub.vendors.voyado import AUTH_RETRY_SECONDS, Voyado, lookup_identity, shop_bucket, wants_lookup
+from loyalty_hub.vendors.errors import AUTH_RETRY_SECONDS, PermanentError, RetryableError
+from loyalty_hub.vendors.voyado import Voyado, lookup_identity, shop_bucket, wants_lookup
 from loyalty_hub.vendors.worker import VendorMessage
 from tests.support.deliveries import archive, bill, customer_item
 from tests.support.events import load, sqs_event

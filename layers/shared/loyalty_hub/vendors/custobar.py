@@ -22,7 +22,7 @@ from loyalty_hub.logic.projection import counted_bills
 from loyalty_hub.models.tenant import CustobarSettings
 from loyalty_hub.storyous.mapping import parse_money
 from loyalty_hub.vendors import http
-from loyalty_hub.vendors.errors import PermanentError, VendorError
+from loyalty_hub.vendors.errors import PermanentError, VendorError, credentials_refused
 from loyalty_hub.vendors.isolate import isolate
 from loyalty_hub.vendors.worker import VendorMessage, tenant_vendor_settings, vendor_metric
 
@@ -235,15 +235,20 @@ class Custobar:
             auth = (str(secret.get("custobar_username", "")), str(secret.get("custobar_password", "")))
         else:
             headers["Authorization"] = f"{settings.auth} {secret.get('custobar_token', '')}"
-        response = http.send(
-            self._http,
-            "POST",
-            url,
-            what=f"custobar {kind} upload",
-            data=orjson.dumps({kind: records}),
-            headers=headers,
-            auth=auth,
-        )
+        try:
+            response = http.send(
+                self._http,
+                "POST",
+                url,
+                what=f"custobar {kind} upload",
+                data=orjson.dumps({kind: records}),
+                headers=headers,
+                auth=auth,
+            )
+        except PermanentError as error:
+            if error.status in (401, 403):
+                raise credentials_refused(error) from error
+            raise
         try:
             body = response.json()
         except ValueError:

@@ -37,5 +37,20 @@ def deferred(reason: str, after: float = 0.0) -> RetryableError:
     return RetryableError(reason, retry_after=after, deferral=True)
 
 
+AUTH_RETRY_SECONDS = 900.0  # a refused credential needs a person; the messages are kept meanwhile
+
+
+class CredentialsRefused(RetryableError):
+    """The vendor refused the tenant's credentials (401/403, or an OAuth token request refused): counted
+    as `AuthFailed` per vendor, alarmed, and retried every 15 minutes until an operator fixes the secret."""
+
+    def __init__(self, reason: str, *, status: int | None = None) -> None:
+        super().__init__(reason, status=status, retry_after=AUTH_RETRY_SECONDS)
+
+
+def credentials_refused(error: VendorError) -> CredentialsRefused:
+    return CredentialsRefused(f"{error.reason} (credentials refused: fix the tenant's secret)", status=error.status)
+
+
 class PermanentError(VendorError):
     """Any other 4xx: sending again cannot help; the message goes to the DLQ with this reason."""

@@ -28,7 +28,7 @@ from loyalty_hub.logic.projection import counted_bills
 from loyalty_hub.models.enrichment import EnrichmentUpdate
 from loyalty_hub.models.tenant import OrderingStackSettings
 from loyalty_hub.vendors import http
-from loyalty_hub.vendors.errors import PermanentError, RetryableError, VendorError, deferred
+from loyalty_hub.vendors.errors import PermanentError, VendorError, credentials_refused, deferred
 from loyalty_hub.vendors.worker import VendorMessage, tenant_vendor_settings, vendor_metric
 
 _KEEP = re.compile(r"[A-Za-z0-9-]")
@@ -198,7 +198,12 @@ class OrderingStack:
             }
             return http.send(self._http, method, url, what=f"orderingstack {what}", headers=headers, **kwargs)
 
-        return http.renewing_token_once(attempt)
+        try:
+            return http.renewing_token_once(attempt)
+        except PermanentError as error:
+            if error.status in (401, 403):  # a fresh token refused too: the client's grants, not the token
+                raise credentials_refused(error) from error
+            raise
 
     def _token(self, settings: OrderingStackSettings, secret: dict[str, Any], *, renew: bool) -> str:
         client_id = str(secret.get("orderingstack_client_id", ""))
@@ -227,12 +232,8 @@ class OrderingStack:
                 },
             )
         except PermanentError as error:
-            if error.status in (400, 401, 403):
-                raise RetryableError(
-                    f"OrderingStack refused our client credentials: {error.reason}",
-                    status=error.status,
-                    retry_after=900,
-                ) from error
+            if error.status in (400, 401, 403):  # OAuth answers invalid_client / invalid_grant with 400
+                raise credentials_refused(error) from error
             raise
         body = response.json()
         return str(body["access_token"]), self._clock() + float(body.get("expires_in", 300))

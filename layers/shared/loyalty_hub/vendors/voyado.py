@@ -19,17 +19,15 @@ from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.logic.customers import parse_timestamp
 from loyalty_hub.models.enrichment import EnrichmentUpdate
 from loyalty_hub.models.tenant import VoyadoSettings
-from loyalty_hub.observability import logger
 from loyalty_hub.vendors import http
-from loyalty_hub.vendors.errors import PermanentError, RetryableError, VendorError, deferred
-from loyalty_hub.vendors.worker import VendorMessage, tenant_vendor_settings, vendor_metric
+from loyalty_hub.vendors.errors import PermanentError, RetryableError, VendorError, credentials_refused, deferred
+from loyalty_hub.vendors.worker import VendorMessage, tenant_vendor_settings
 
 NOT_FOUND_CODES = ("ContactNotFound", "CustomerNotFoundInShopify")  # doc L166-173
 # A "not found" is asked again after a day, then after a week each time: most of those customers never
 # join Voyado, and each lookup spends a token of the shop's bucket.
 NOT_FOUND_BACKOFF = (timedelta(days=1), timedelta(days=7))
 REFRESH_HOURS = 168.0  # reconcile's VOYADO_REFRESH_AGE_HOURS: a found contact is asked again this often
-AUTH_RETRY_SECONDS = 900.0  # a bad key needs a person; keep the messages meanwhile
 MAX_PACING_SLEEP = 1.5  # a token this close is waited for; a later one delays the message instead
 
 BucketFor = Callable[[str, VoyadoSettings], TokenBucket]
@@ -199,11 +197,6 @@ class Voyado:
             if error.status == 404 and error.code in NOT_FOUND_CODES:
                 return {"status": "not_found"}  # remembered; looked up again on the next change or refresh
             if error.status in (401, 403):
-                vendor_metric(self.name, "", "AuthFailed", 1)
-                logger.error(
-                    "voyado refused the API key: fix the tenant's voyado_api_key; messages are kept",
-                    extra={"status": error.status},
-                )
-                raise RetryableError(error.reason, status=error.status, retry_after=AUTH_RETRY_SECONDS) from error
+                raise credentials_refused(error) from error
             raise
         return enrichment_from(response.json())

@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field, ValidationError
 from loyalty_hub import aws
 from loyalty_hub.errors import NotFound
 from loyalty_hub.observability import logger, metric, metrics
-from loyalty_hub.vendors.errors import PermanentError, RetryableError, VendorError, deferred
+from loyalty_hub.vendors.errors import CredentialsRefused, PermanentError, RetryableError, VendorError, deferred
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -173,6 +173,12 @@ def process_batch(
         failed = sum(1 for e in errors.values() if not (isinstance(e, RetryableError) and e.deferral))
         if failed:
             vendor_metric(vendor.name, tenant_id, "Failed", failed)
+        if any(isinstance(e, CredentialsRefused) for e in errors.values()):
+            vendor_metric(vendor.name, "", "AuthFailed", 1)  # once per tenant and batch: the alarm's metric
+            logger.error(
+                f"{vendor.name} refused the tenant's credentials: fix its secret; messages are kept and retried",
+                extra={"vendor": vendor.name, "tenant": tenant_id},
+            )
         if delivered:
             vendor_metric(vendor.name, tenant_id, "Sent", delivered)
             vendor_metric(vendor.name, tenant_id, "LatencyMs", (clock() - started) * 1000, MetricUnit.Milliseconds)
