@@ -192,3 +192,136 @@ def test_every_stage_deploys_by_its_config_env() -> None:
     for stage in ("dev", "staging", "prod"):
         assert config[stage]["global"]["parameters"]["stack_name"] == f"loyalty-hub-{stage}"
         assert f"Stage={stage}" in config[stage]["deploy"]["parameters"]["parameter_overrides"]
+
+
+THRESHOLDS: dict[str, dict[str, Any]] = template()["Mappings"]["Alarm"]
+
+
+@pytest.mark.parametrize("alarm", sorted(ALARMS))
+def test_every_alarm_takes_its_threshold_and_periods_from_the_one_table(alarm: str) -> None:
+    properties = ALARMS[alarm]["Properties"]
+    kinds = set()
+    for field, key in [("Threshold", "Threshold"), ("Period", "Period"), ("EvaluationPeriods", "Periods"),
+                       ("DatapointsToAlarm", "Datapoints")]:  # fmt: skip
+        mapped = properties[field]["Fn::FindInMap"]
+        assert mapped[0] == "Alarm" and mapped[2] == key, (alarm, field)
+        kinds.add(mapped[1])
+    assert len(kinds) == 1 and kinds <= set(THRESHOLDS)
+    row = THRESHOLDS[kinds.pop()]
+    assert 1 <= row["Datapoints"] <= row["Periods"] and row["Period"] % 60 == 0
+    assert len(properties["AlarmDescription"]) <= 1024  # CloudWatch's limit
+
+
+def test_every_threshold_row_is_used_and_states_its_reason() -> None:
+    used = {a["Properties"]["Threshold"]["Fn::FindInMap"][1] for a in ALARMS.values()}
+    assert used == set(THRESHOLDS)
+    text = (ROOT / "template.yaml").read_text()
+    for row in THRESHOLDS:
+        assert re.search(rf"^    {row}:  # \S", text, re.M), f"{row} has no reason beside it"
+
+
+def _alarmed(namespace: str, metric: str, dimension: str, value: Any) -> list[str]:
+    return [
+        name
+        for name, a in ALARMS.items()
+        if a["Properties"]["Namespace"] == namespace
+        and a["Properties"]["MetricName"] == metric
+        and {"Name": dimension, "Value": value} in a["Properties"]["Dimensions"]
+    ]
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+@pytest.mark.parametrize("metric", ["Errors", "Throttles"])
+def test_every_function_has_an_errors_and_a_throttles_alarm(function: str, metric: str) -> None:
+    assert _alarmed("AWS/Lambda", metric, "FunctionName", {"Ref": function})
+
+
+@pytest.mark.parametrize("vendor", ["custobar", "voyado", "orderingstack"])
+def test_every_vendor_has_an_auth_failure_alarm(vendor: str) -> None:
+    assert _alarmed("LoyaltyHub", "AuthFailed", "vendor", vendor)
+
+
+def test_the_stream_the_ingest_backlog_and_the_api_are_alarmed() -> None:
+    assert _alarmed("AWS/Lambda", "IteratorAge", "FunctionName", {"Ref": "CaptureFunction"})
+    assert _alarmed(
+        "AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", {"Fn::GetAtt": ["IngestQueue", "QueueName"]}
+    )
+    api_name = resource("Api")["Properties"]["Name"]
+    api = {"Name": "ApiName", "Value": api_name}
+    on_api = {a["Properties"]["MetricName"] for a in ALARMS.values() if api in a["Properties"]["Dimensions"]}
+    assert on_api == {"5XXError", "Latency"}
+
+
+def test_every_metric_an_alarm_or_the_dashboard_reads_is_one_the_code_emits() -> None:
+    sources = "\n".join(
+        p.read_text() for p in (ROOT / "layers/shared/loyalty_hub").rglob("*.py") if "local" not in p.parts
+    )
+    sources += "\n".join(p.read_text() for p in (ROOT / "functions").rglob("*.py"))
+    ours = {a["Properties"]["MetricName"] for a in ALARMS.values() if a["Properties"]["Namespace"] == "LoyaltyHub"}
+    body = resource("Dashboard")["Properties"]["DashboardBody"]["Fn::Sub"]
+    ours |= set(re.findall(r'\["LoyaltyHub","(\w+)"', body)) | set(re.findall(r'MetricName=\\"(\w+)\\"', body))
+    assert len(ours) > 10
+    assert [m for m in sorted(ours) if f'"{m}"' not in sources] == []
+
+
+def test_the_dashboard_shows_every_alarm() -> None:
+    body = resource("Dashboard")["Properties"]["DashboardBody"]["Fn::Sub"]
+    shown = set(re.findall(r'"\$\{(\w+)\.Arn\}"', body))
+    assert shown == set(ALARMS)
+    json.loads(re.sub(r"\$\{[\w:.]+\}", "x", body))  # valid JSON once substituted
+
+
+def test_scheduled_runs_that_fail_are_kept_and_alarmed() -> None:
+    for function, props in schedules().items():
+        config = FUNCTIONS[function]["Properties"]["EventInvokeConfig"]
+        queue = config["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
+        assert config["DestinationConfig"]["OnFailure"]["Type"] == "SQS" and config["MaximumRetryAttempts"] <= 2
+        assert props["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": [queue, "Arn"]}  # Scheduler could not invoke
+        assert _alarmed(
+            "AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", {"Fn::GetAtt": [queue, "QueueName"]}
+        )
+
+
+def _api_routes() -> list[tuple[str, str]]:
+    return [
+        (e["Properties"]["Path"], e["Properties"]["Method"].upper())
+        for r in FUNCTIONS.values()
+        for e in r["Properties"].get("Events", {}).values()
+        if e["Type"] == "Api"
+    ]
+
+
+def test_one_stage_with_throttling_per_route_and_access_logs_without_paths() -> None:
+    assert template()["Globals"]["Api"]["OpenApiVersion"].startswith("3.")  # else SAM adds a stage named Stage
+    props = resource("Api")["Properties"]
+    settings = {(m["ResourcePath"], m["HttpMethod"]): m for m in props["MethodSettings"]}
+    assert settings[("/*", "*")]["ThrottlingRateLimit"] <= 10  # what no function serves gets the least
+    for path, method in _api_routes():
+        if path.endswith("openapi.json"):
+            continue
+        route = settings[("/" + path.replace("/", "~1"), method)]
+        assert route["ThrottlingRateLimit"] > 0 and route["ThrottlingBurstLimit"] >= route["ThrottlingRateLimit"]
+    access = props["AccessLogSetting"]["Fn::If"]
+    assert access[0] == "AccessLogs" and access[1]["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
+    assert "$context.path" not in access[1]["Format"] and "$context.resourcePath" in access[1]["Format"]
+    json.loads(access[1]["Format"])
+    assert resource("ApiAccessLogGroup")["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+@pytest.mark.parametrize("table", sorted(n for n, r in RESOURCES.items() if r["Type"] == "AWS::DynamoDB::Table"))
+def test_tables_outlive_a_stack_delete_and_prod_protects_them(table: str) -> None:
+    r = RESOURCES[table]
+    assert r["DeletionPolicy"] == "Retain" and r["UpdateReplacePolicy"] == "Retain"
+    assert r["Properties"]["DeletionProtectionEnabled"] == {"Ref": "DeletionProtection"}
+
+
+def test_the_archive_is_retained_and_versioned_with_old_versions_expiring() -> None:
+    import tomllib  # noqa: PLC0415
+
+    bucket = resource("RawBucket")
+    assert bucket["DeletionPolicy"] == "Retain"
+    assert bucket["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}
+    rules = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert any(r.get("NoncurrentVersionExpiration", {}).get("NoncurrentDays", 999) <= 30 for r in rules)
+    prod = tomllib.loads((ROOT / "samconfig.toml").read_text())["prod"]["deploy"]["parameters"]
+    assert "DeletionProtection=true" in prod["parameter_overrides"]
