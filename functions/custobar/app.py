@@ -22,7 +22,7 @@ def _custobar() -> tuple[Custobar, config.CustobarWorkerSettings]:
         TenantStore.from_settings(settings),
         CustomerStore(dynamodb, settings.CUSTOMERS_TABLE),
         EntityStore(dynamodb, settings.ENTITIES_TABLE),
-        secrets.reader(settings),
+        secrets.reader(settings, "custobar"),
     )
     return vendor, settings
 

@@ -25,7 +25,7 @@ def _orderingstack() -> tuple[OrderingStack, config.OrderingStackWorkerSettings]
         CustomerStore(dynamodb, settings.CUSTOMERS_TABLE),
         VendorLedger(dynamodb, settings.VENDOR_LEDGER_TABLE, "orderingstack"),
         lambda update: archive.enqueue_enrichment(sqs, settings.INGEST_QUEUE_URL, update),
-        secrets.reader(settings),
+        secrets.reader(settings, "orderingstack"),
     )
     return vendor, settings
 

@@ -25,7 +25,7 @@ def _voyado() -> tuple[Voyado, config.VoyadoWorkerSettings]:
         CustomerStore(dynamodb, settings.CUSTOMERS_TABLE),
         lambda tenant_id, shop: shop_bucket(dynamodb, settings.RATE_LIMIT_TABLE, tenant_id, shop),
         lambda update: archive.enqueue_enrichment(sqs, settings.INGEST_QUEUE_URL, update),
-        secrets.reader(settings),
+        secrets.reader(settings, "voyado"),
     )
     return vendor, settings
 

@@ -10,10 +10,11 @@ from loyalty_hub.auth import DAILYSTORY_KEY_HASHES, hash_api_key, new_api_key
 from loyalty_hub.dal import tenants
 from loyalty_hub.local import template
 from loyalty_hub.models.tenant import Place, Tenant
-from loyalty_hub.secrets import secret_name
+from loyalty_hub.secret_admin import SecretStore
+from loyalty_hub.secrets import Use, split
 
 REGION = "eu-central-1"
-SECRETS_PREFIX = "loyalty-hub/test/tenants"
+SECRETS_PREFIX = "loyalty-hub/test"
 MERCHANT = "60b6512e66943300381c2d24"
 PLACE = "60b6512e66943300381c2d25"
 OTHER_PLACE = "60b6512e66943300381c2d26"
@@ -130,19 +131,25 @@ def add_tenant(
         places=places or {PLACE: Place(name="Náměstí"), OTHER_PLACE: Place(name="Nádraží")},
     )
     tenants.TenantStore(stack.tenants_table, client=boto3.client("dynamodb", region_name=REGION)).put(tenant)
-    boto3.client("secretsmanager", region_name=REGION).create_secret(
-        Name=secret_name(SECRETS_PREFIX, tenant_id),
-        SecretString=json.dumps(secret or {"storyous_webhook_secret": WEBHOOK_SECRET}),
-    )
+    write_secrets(tenant_id, secret or {"storyous_webhook_secret": WEBHOOK_SECRET})
     return tenant
 
 
+def write_secrets(tenant_id: str, values: dict[str, Any]) -> None:
+    """A tenant's values, each in the secret of its use, as the admin command writes them."""
+    store = SecretStore(boto3.client("secretsmanager", region_name=REGION), SECRETS_PREFIX)
+    by_use, _ = split(values)
+    for use, held in by_use.items():
+        store.write(use, tenant_id, {**store.read(use, tenant_id), **held})
+
+
+def read_secret(use: Use, tenant_id: str = MERCHANT) -> dict[str, Any]:
+    return SecretStore(boto3.client("secretsmanager", region_name=REGION), SECRETS_PREFIX).read(use, tenant_id)
+
+
 def issue_api_key(tenant_id: str = MERCHANT) -> str:
-    """A new DailyStory key for the tenant; only its hash goes into the tenant's secret."""
-    client = boto3.client("secretsmanager", region_name=REGION)
-    name = secret_name(SECRETS_PREFIX, tenant_id)
-    secret = json.loads(client.get_secret_value(SecretId=name)["SecretString"])
+    """A new DailyStory key for the tenant; only its hash goes into the tenant's dailystory secret."""
     key = new_api_key(tenant_id)
-    secret[DAILYSTORY_KEY_HASHES] = [*secret.get(DAILYSTORY_KEY_HASHES, []), hash_api_key(key)]
-    client.put_secret_value(SecretId=name, SecretString=json.dumps(secret))
+    hashes = read_secret("dailystory", tenant_id).get(DAILYSTORY_KEY_HASHES, [])
+    write_secrets(tenant_id, {DAILYSTORY_KEY_HASHES: [*hashes, hash_api_key(key)]})
     return key

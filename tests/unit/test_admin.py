@@ -2,6 +2,7 @@
 
 import json
 import os
+from dataclasses import asdict
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -11,9 +12,10 @@ import pytest
 from loyalty_hub.admin import Admin, AdminError, Target, main
 from loyalty_hub.auth import DAILYSTORY_KEY_HASHES, hash_api_key
 from loyalty_hub.dal.syncstate import PullCursor, SyncStateStore
-from loyalty_hub.secrets import secret_name
+from loyalty_hub.secret_admin import SecretStore
+from loyalty_hub.secrets import KEYS, USES, legacy_secret_name
 from tests.support.deliveries import archive
-from tests.support.stack import PLACE, REGION, SECRETS_PREFIX, Stack
+from tests.support.stack import PLACE, REGION, SECRETS_PREFIX, Stack, read_secret
 
 
 @pytest.fixture
@@ -22,8 +24,8 @@ def admin(stack: Stack) -> Admin:
 
 
 def secret(tenant_id: str) -> dict[str, Any]:
-    client = boto3.client("secretsmanager", region_name=REGION)
-    return json.loads(client.get_secret_value(SecretId=secret_name(SECRETS_PREFIX, tenant_id))["SecretString"])
+    """Every value the tenant's secrets hold, whichever use holds it."""
+    return {k: v for use in USES for k, v in read_secret(use, tenant_id).items()}
 
 
 def test_create_show_list(admin: Admin) -> None:
@@ -276,3 +278,63 @@ def test_importing_the_admin_command_leaves_the_functions_logger_and_metrics_unb
     env = {k: v for k, v in os.environ.items() if not k.startswith("POWERTOOLS")} | {"PYTHONPATH": "layers/shared"}
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)  # noqa: S603
     assert result.stdout.strip() == "False"
+
+
+def test_each_value_goes_to_the_secret_of_its_use_and_no_other(admin: Admin) -> None:
+    admin.create_tenant("m1", "Café One", "Europe/Prague", "CZ", {"p1": ""})
+    admin.set_webhook_secret("m1", None)
+    admin.issue_dailystory_key("m1", rotate=False)
+    admin.set_storyous_client("m1", "client-1", "client-secret-1")
+    admin.enable_custobar("m1", base_url="https://a.custobar.com", auth="Token", field_prefix="a",
+                          credentials={"custobar_token": "tok"})  # fmt: skip
+    admin.enable_voyado("m1", base_url="https://live.voyado.eastsideapps.io", api_key="vk")
+    client = {"orderingstack_client_id": "c", "orderingstack_client_secret": "s"}
+    admin.enable_orderingstack("m1", base_url="https://ordering.example.com", os_tenant="demo-tenant",
+                               grant="client_credentials", credentials=client)  # fmt: skip
+    for use in USES:
+        held = read_secret(use, "m1")
+        assert held and set(held) <= set(KEYS[use]), use
+    assert admin.show("m1")["secrets"] == [f"{SECRETS_PREFIX}/{use}/m1" for use in USES]
+
+
+def _legacy(tenant_id: str, values: dict[str, Any]) -> None:
+    boto3.client("secretsmanager", region_name=REGION).create_secret(
+        Name=legacy_secret_name(SECRETS_PREFIX, tenant_id), SecretString=json.dumps(values)
+    )
+
+
+def test_migrate_splits_the_legacy_secret_keeps_newer_values_and_can_run_again(
+    admin: Admin, capsys: pytest.CaptureFixture[str]
+) -> None:
+    admin.create_tenant("m1", "Café One", "Europe/Prague", "CZ", {"p1": ""})
+    admin.create_tenant("m2", "Café Two", "Europe/Prague", "CZ", {"p1": ""})
+    _legacy("m1", {"storyous_webhook_secret": "w" * 20, "custobar_token": "old", "voyado_api_key": "vk", "note": "x"})
+    admin.enable_custobar("m1", base_url="https://a.custobar.com", auth="Token", field_prefix="a",
+                          credentials={"custobar_token": "new"})  # fmt: skip  # set after the upgrade: it wins
+
+    [first, second] = admin.migrate_secrets(None, delete_legacy=False)
+    assert first.created == [f"{SECRETS_PREFIX}/webhook/m1", f"{SECRETS_PREFIX}/voyado/m1"]
+    assert first.differs == [f"{SECRETS_PREFIX}/custobar/m1"] and first.unknown_keys == ["note"]
+    assert second.note.startswith("no legacy secret") and not second.created
+    assert read_secret("custobar", "m1") == {"custobar_token": "new"}
+    assert read_secret("webhook", "m1") == {"storyous_webhook_secret": "w" * 20}
+    assert "vk" not in json.dumps([asdict(r) for r in (first, second)])  # names only, never values
+
+    assert main(["secrets", "migrate", "m1", "--delete-legacy"]) == 0
+    [again] = json.loads(capsys.readouterr().out)
+    assert again["created"] == [] and len(again["present"]) == 2 and again["legacy_deleted"] is True
+    client = boto3.client("secretsmanager", region_name=REGION)
+    assert "DeletedDate" in client.describe_secret(SecretId=legacy_secret_name(SECRETS_PREFIX, "m1"))
+    [after] = admin.migrate_secrets(["m1"], delete_legacy=True)
+    assert after.note.startswith("no legacy secret")  # scheduled for deletion counts as gone
+
+
+def test_migrate_refuses_an_unknown_tenant_and_changes_nothing(admin: Admin) -> None:
+    with pytest.raises(AdminError, match="no tenant"):
+        admin.migrate_secrets(["ghost"], delete_legacy=True)
+
+
+def test_a_stack_deployed_before_the_split_gives_the_same_names() -> None:
+    client = boto3.client("secretsmanager", region_name=REGION)
+    assert SecretStore(client, "loyalty-hub/prod/tenants").name("webhook", "m1") == "loyalty-hub/prod/webhook/m1"
+    assert SecretStore(client, "loyalty-hub/prod").name("webhook", "m1") == "loyalty-hub/prod/webhook/m1"

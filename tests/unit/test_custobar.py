@@ -26,7 +26,7 @@ from loyalty_hub.vendors.http import retry_after_seconds
 from loyalty_hub.vendors.worker import VendorMessage, process_batch
 from tests.support.deliveries import archive, bill
 from tests.support.events import load, sqs_event
-from tests.support.stack import MERCHANT, PLACE, REGION, SECRETS_PREFIX, Stack, add_tenant
+from tests.support.stack import MERCHANT, PLACE, REGION, Stack, add_tenant, read_secret
 from tests.support.wsgi_transport import session_for
 
 SETTINGS = CustobarSettings(base_url="https://acme.custobar.com", field_prefix="acme", auth="Token")
@@ -124,12 +124,11 @@ def custobar(stack: Stack, sandbox: CustobarSandbox) -> Custobar:
     client = boto3.client("dynamodb", region_name=REGION)
     store = TenantStore(stack.tenants_table, client=client, cache_seconds=0)
     store.put(Tenant(tenant_id=MERCHANT, name="Café", places={PLACE: Place()}, vendors=Vendors(custobar=SETTINGS)))
-    secrets = boto3.client("secretsmanager", region_name=REGION)
     return Custobar(
         store,
         CustomerStore(client, stack.customers_table),
         EntityStore(client, stack.entities_table),
-        lambda t: json.loads(secrets.get_secret_value(SecretId=f"{SECRETS_PREFIX}/{t}")["SecretString"]),
+        lambda t: read_secret("custobar", t),
         session=session_for(sandbox),
     )
 

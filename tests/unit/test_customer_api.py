@@ -7,7 +7,6 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
-import boto3
 import pytest
 
 from functions.customer_api import app as customer_api_app
@@ -18,7 +17,7 @@ from loyalty_hub.models.customer import DAILYSTORY_FIELDS
 from tests.support.deliveries import archive, bill
 from tests.support.doubles import FixedClock
 from tests.support.events import load
-from tests.support.stack import MERCHANT, PLACE, REGION, SECRETS_PREFIX, Stack, add_tenant, issue_api_key
+from tests.support.stack import MERCHANT, PLACE, Stack, add_tenant, issue_api_key, write_secrets
 
 pytestmark = pytest.mark.usefixtures("tenant")
 
@@ -275,10 +274,7 @@ def test_the_openapi_document_is_public_and_describes_both_routes(stack: Stack, 
 
 def test_the_sample_events_are_served(stack: Stack, clock: FixedClock, lambda_context: Any) -> None:
     issue_key = load("customer_api/get-customer.json")["headers"]["Authorization"].split()[1]
-    boto3.client("secretsmanager", region_name=REGION).put_secret_value(
-        SecretId=f"{SECRETS_PREFIX}/{MERCHANT}",
-        SecretString=json.dumps({"storyous_webhook_secret": "x", "dailystory_key_hashes": [hash_api_key(issue_key)]}),
-    )
+    write_secrets(MERCHANT, {"dailystory_key_hashes": [hash_api_key(issue_key)]})
     seed(stack, clock, ["M4E6D346F7257504B"])
     one = customer_api_app.lambda_handler(load("customer_api/get-customer.json"), lambda_context)
     assert one["statusCode"] == 200 and json.loads(one["body"])["id"] == "M4E6D346F7257504B"

@@ -325,3 +325,34 @@ def test_the_archive_is_retained_and_versioned_with_old_versions_expiring() -> N
     assert any(r.get("NoncurrentVersionExpiration", {}).get("NoncurrentDays", 999) <= 30 for r in rules)
     prod = tomllib.loads((ROOT / "samconfig.toml").read_text())["prod"]["deploy"]["parameters"]
     assert "DeletionProtection=true" in prod["parameter_overrides"]
+
+
+def _secret_grants(function: str) -> list[str]:
+    return [
+        statement["Resource"]["Fn::Sub"]
+        for policy in FUNCTIONS[function]["Properties"].get("Policies", [])
+        if isinstance(policy, dict)
+        for statement in policy.get("Statement", [])
+        if "secretsmanager" in str(statement["Action"])
+    ]
+
+
+def test_each_function_may_read_the_secrets_of_its_own_use_only() -> None:
+    from loyalty_hub.secrets import USES  # noqa: PLC0415
+
+    grants = {fn: _secret_grants(fn) for fn in FUNCTIONS}
+    uses = {}
+    for function, resources in grants.items():
+        assert len(resources) <= 1, function
+        for arn in resources:
+            match = re.fullmatch(r"arn:\$\{AWS::Partition\}:secretsmanager:\$\{AWS::Region\}:\$\{AWS::AccountId\}"
+                                 r":secret:loyalty-hub/\$\{Stage\}/(\w+)/\*", arn)  # fmt: skip
+            assert match and match.group(1) in USES, (function, arn)
+            uses[function] = match.group(1)
+    assert sorted(uses.values()) == sorted(USES)  # one function per use, each use read by one function
+    code = "\n".join(p.read_text() for p in [*(ROOT / "functions").rglob("*.py"), *(ROOT / "layers").rglob("*.py")])
+    read = re.findall(r'secrets\.reader\(settings, "(\w+)"\)', code)
+    assert sorted(read) == sorted(USES)
+    assert template()["Globals"]["Function"]["Environment"]["Variables"]["SECRETS_PREFIX"] == {
+        "Fn::Sub": "loyalty-hub/${Stage}"
+    }

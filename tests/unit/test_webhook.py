@@ -307,7 +307,7 @@ def test_a_tenant_without_a_webhook_secret_is_an_operator_error(stack: Stack, la
 def test_a_tenant_without_a_secret_is_an_operator_error(stack: Stack, lambda_context: Any, logs: LogCapture) -> None:
     add_tenant(stack, "nosecretatall")
     boto3.client("secretsmanager", region_name=REGION).delete_secret(
-        SecretId="loyalty-hub/test/tenants/nosecretatall", ForceDeleteWithoutRecovery=True
+        SecretId="loyalty-hub/test/webhook/nosecretatall", ForceDeleteWithoutRecovery=True
     )
     status, answer = call(lambda_context, merchant_id="nosecretatall")
     assert status == 500 and answer == {"error": "internal error"}

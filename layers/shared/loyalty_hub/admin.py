@@ -2,7 +2,7 @@
 
 Works against a deployed stage (`--stack loyalty-hub-prod`: names from the stack's outputs, AWS
 credentials as usual) or the local stack (`--local`: names and endpoint from .local/stack.json).
-Secrets are written to the tenant's secret and shown once; only hashes of DailyStory keys are kept.
+Secrets go to the tenant's secret of their use (D33) and are shown once; only hashes of DailyStory keys are kept.
 """
 
 import argparse
@@ -34,7 +34,8 @@ from loyalty_hub.logic.webhook import WEBHOOK_SECRET_KEYS
 from loyalty_hub.models.datasync import DeliveryPointer, parse_envelope
 from loyalty_hub.models.ids import is_valid_id
 from loyalty_hub.models.tenant import CustobarSettings, OrderingStackSettings, Place, Tenant, VoyadoSettings
-from loyalty_hub.secrets import secret_name
+from loyalty_hub.secret_admin import Migration, SecretStore
+from loyalty_hub.secrets import USES
 
 if TYPE_CHECKING:
     from loyalty_hub.logic.resend import ResendReport
@@ -118,7 +119,7 @@ class Admin:
                 os.environ.setdefault(name, value)
             aws.reset()
         self.tenants = TenantStore(target.tenants_table, cache_seconds=0)
-        self._secrets = boto3.client("secretsmanager")
+        self.secrets = SecretStore(boto3.client("secretsmanager"), target.secrets_prefix)
 
     # ------------------------------------------------------------ tenants
     def create_tenant(self, tenant_id: str, name: str, time_zone: str, country: str, places: dict[str, str]) -> Tenant:
@@ -138,7 +139,6 @@ class Admin:
             )
         )
         self.tenants.put(tenant)
-        self._write_secret(tenant_id, {})
         return tenant
 
     def add_place(self, tenant_id: str, place_id: str, name: str) -> Tenant:
@@ -151,13 +151,12 @@ class Admin:
 
     def show(self, tenant_id: str) -> dict[str, Any]:
         tenant = self._tenant(tenant_id)
-        stored = self._read_secret(tenant_id)
         return {
             **tenant.model_dump(mode="json"),
-            "secret": secret_name(self.target.secrets_prefix, tenant_id),
-            "storyous_webhook_secret_set": bool(stored.get(WEBHOOK_SECRET_KEYS[0])),
-            "dailystory_keys": len(stored.get(DAILYSTORY_KEY_HASHES, [])),
-            "storyous_client_set": bool(stored.get("storyous_client_id")),
+            "secrets": [self.secrets.name(use, tenant_id) for use in USES if self.secrets.exists(use, tenant_id)],
+            "storyous_webhook_secret_set": bool(self.secrets.read("webhook", tenant_id).get(WEBHOOK_SECRET_KEYS[0])),
+            "dailystory_keys": len(self.secrets.read("dailystory", tenant_id).get(DAILYSTORY_KEY_HASHES, [])),
+            "storyous_client_set": bool(self.secrets.read("storyous", tenant_id).get("storyous_client_id")),
         }
 
     def list(self) -> list[Tenant]:
@@ -174,8 +173,7 @@ class Admin:
         missing = [name for name in needed if not credentials.get(name)]
         if missing:
             raise AdminError(f"{settings.auth} auth needs {', '.join(missing)}")
-        stored = self._read_secret(tenant_id)
-        self._write_secret(tenant_id, {**stored, **{name: credentials[name] for name in needed}})
+        self.secrets.write("custobar", tenant_id, {name: credentials[name] for name in needed})
         return self._set_vendor(tenant, "custobar", settings)
 
     def enable_voyado(
@@ -192,7 +190,7 @@ class Admin:
         )
         if not api_key.strip():
             raise AdminError("Voyado needs the bridge's API key (--api-key or VOYADO_API_KEY)")
-        self._write_secret(tenant_id, {**self._read_secret(tenant_id), "voyado_api_key": api_key})
+        self.secrets.write("voyado", tenant_id, {"voyado_api_key": api_key})
         return self._set_vendor(tenant, "voyado", settings)
 
     def enable_orderingstack(
@@ -207,7 +205,7 @@ class Admin:
         missing = [name for name in needed if not credentials.get(name)]
         if missing:
             raise AdminError(f"OrderingStack needs {', '.join(missing)}")
-        self._write_secret(tenant_id, {**self._read_secret(tenant_id), **{n: credentials[n] for n in needed}})
+        self.secrets.write("orderingstack", tenant_id, {n: credentials[n] for n in needed})
         return self._set_vendor(tenant, "orderingstack", settings)
 
     def _set_vendor(self, tenant: Tenant, vendor: str, settings: Any) -> Tenant:
@@ -232,11 +230,9 @@ class Admin:
         secret = value or random_secrets.token_urlsafe(32)
         if len(secret) < 16:
             raise AdminError("a webhook secret needs at least 16 characters")
-        stored = self._read_secret(tenant_id)
-        previous = stored.get(WEBHOOK_SECRET_KEYS[0])
-        stored[WEBHOOK_SECRET_KEYS[0]] = secret
-        stored[WEBHOOK_SECRET_KEYS[1]] = previous if previous != secret else None
-        self._write_secret(tenant_id, {k: v for k, v in stored.items() if v is not None})
+        previous = self.secrets.read("webhook", tenant_id).get(WEBHOOK_SECRET_KEYS[0])
+        stored = {WEBHOOK_SECRET_KEYS[0]: secret, WEBHOOK_SECRET_KEYS[1]: previous if previous != secret else None}
+        self.secrets.write("webhook", tenant_id, {k: v for k, v in stored.items() if v is not None})
         return secret
 
     def set_storyous_client(self, tenant_id: str, client_id: str, client_secret: str) -> None:
@@ -244,28 +240,27 @@ class Admin:
         self._tenant(tenant_id)
         if not client_id.strip() or not client_secret.strip():
             raise AdminError("both a client id and a client secret are needed")
-        stored = self._read_secret(tenant_id)
-        self._write_secret(
-            tenant_id, {**stored, "storyous_client_id": client_id, "storyous_client_secret": client_secret}
+        self.secrets.write(
+            "storyous", tenant_id, {"storyous_client_id": client_id, "storyous_client_secret": client_secret}
         )
 
     def issue_dailystory_key(self, tenant_id: str, *, rotate: bool) -> str:
         """A new key, shown once; `rotate` revokes every earlier key of the tenant."""
         self._tenant(tenant_id)
         key = new_api_key(tenant_id)
-        stored = self._read_secret(tenant_id)
+        stored = self.secrets.read("dailystory", tenant_id)
         earlier = [] if rotate else stored.get(DAILYSTORY_KEY_HASHES, [])
         stored[DAILYSTORY_KEY_HASHES] = [*earlier, hash_api_key(key)]
-        self._write_secret(tenant_id, stored)
+        self.secrets.write("dailystory", tenant_id, stored)
         return key
 
     def add_dailystory_key(self, tenant_id: str, key: str) -> None:
         """Registers a key chosen elsewhere (the local demo's fixed key); must read '<tenant>.<random>'."""
         if not key.startswith(f"{tenant_id}.") or len(key) < len(tenant_id) + 17:
             raise AdminError(f"a key must read '{tenant_id}.<at least 16 random characters>'")
-        stored = self._read_secret(tenant_id)
+        stored = self.secrets.read("dailystory", tenant_id)
         stored[DAILYSTORY_KEY_HASHES] = sorted({*stored.get(DAILYSTORY_KEY_HASHES, []), hash_api_key(key)})
-        self._write_secret(tenant_id, stored)
+        self.secrets.write("dailystory", tenant_id, stored)
 
     # ------------------------------------------------------------ replay
     def replay(self, tenant_id: str, since: date, domain: str | None = None) -> int:
@@ -374,29 +369,20 @@ class Admin:
             progress=progress,
         )
 
+    def migrate_secrets(self, tenant_ids: Sequence[str] | None, *, delete_legacy: bool) -> Sequence[Migration]:
+        """The split layout (D33) from each tenant's single secret of earlier versions: run it before
+        deploying the version that reads the split secrets, and again with `delete_legacy` after."""
+        ids = list(tenant_ids) if tenant_ids else [t.tenant_id for t in self.list()]
+        for tenant_id in ids:
+            self._tenant(tenant_id)
+        return [self.secrets.migrate(tenant_id, delete_legacy=delete_legacy) for tenant_id in ids]
+
     # ------------------------------------------------------------ helpers
     def _tenant(self, tenant_id: str) -> Tenant:
         try:
             return self.tenants.get(tenant_id)
         except NotFound as exc:
             raise AdminError(f"no tenant {tenant_id}: create it with 'create'") from exc
-
-    def _read_secret(self, tenant_id: str) -> dict[str, Any]:
-        try:
-            value = self._secrets.get_secret_value(SecretId=secret_name(self.target.secrets_prefix, tenant_id))
-        except self._secrets.exceptions.ResourceNotFoundException:
-            return {}
-        stored: dict[str, Any] = json.loads(value["SecretString"])
-        return stored
-
-    def _write_secret(self, tenant_id: str, value: dict[str, Any]) -> None:
-        name = secret_name(self.target.secrets_prefix, tenant_id)
-        try:
-            self._secrets.put_secret_value(SecretId=name, SecretString=json.dumps(value))
-        except self._secrets.exceptions.ResourceNotFoundException:
-            self._secrets.create_secret(
-                Name=name, SecretString=json.dumps(value), Description=f"loyalty-hub tenant {tenant_id}"
-            )
 
 
 def _valid[T](build: Callable[[], T]) -> T:
@@ -515,6 +501,18 @@ def _run_resend(admin: Admin, args: argparse.Namespace) -> None:
         raise AdminError(f"no customer {', '.join(report.missing)} in tenant {args.tenant_id}; the others were queued")
 
 
+def _run_secrets(admin: Admin, args: argparse.Namespace) -> None:
+    reports = admin.migrate_secrets(args.tenant_id, delete_legacy=args.delete_legacy)
+    print(json.dumps([asdict(r) for r in reports], indent=2))
+
+
+RUNNERS: dict[str, Callable[[Admin, argparse.Namespace], None]] = {
+    "quarantine": _run_quarantine,
+    "resend": _run_resend,
+    "secrets": _run_secrets,
+}
+
+
 def parser() -> argparse.ArgumentParser:
     cli = argparse.ArgumentParser(prog="python -m loyalty_hub.admin", description=__doc__.splitlines()[0])
     where = cli.add_mutually_exclusive_group()
@@ -559,6 +557,12 @@ def parser() -> argparse.ArgumentParser:
     pull.add_argument("--place", help="one place only (default: every active place)")
 
     _record_commands(commands)
+
+    stored = commands.add_parser("secrets", help="the tenants' secrets, one per use (D33)")
+    secret_actions = stored.add_subparsers(dest="action", required=True)
+    migrate = secret_actions.add_parser("migrate", help="split each tenant's single legacy secret by use")
+    migrate.add_argument("tenant_id", nargs="*", help="default: every tenant")
+    migrate.add_argument("--delete-legacy", action="store_true", help="then delete it (recoverable for 7 days)")
 
     replay = commands.add_parser("replay", help="ingest archived deliveries again")
     replay.add_argument("tenant_id")
@@ -644,8 +648,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(admin.disable_vendor(args.tenant_id, args.vendor).model_dump(mode="json")["vendors"]))
             case "replay":
                 print(f"{admin.replay(args.tenant_id, args.since, args.domain)} deliveries enqueued for ingest")
-            case "quarantine" | "resend":
-                (_run_quarantine if args.command == "quarantine" else _run_resend)(admin, args)
+            case "quarantine" | "resend" | "secrets":
+                RUNNERS[args.command](admin, args)
             case "pull-from":
                 moved = admin.pull_from(args.tenant_id, args.since, args.place)
                 print(f"the next Storyous pull reads bills changed since {args.since} at: {', '.join(moved)}")

@@ -15,7 +15,7 @@ class _Settings(BaseModel):
 
 class TenantSettings(_Settings):
     TENANTS_TABLE: str = Field(min_length=1)
-    SECRETS_PREFIX: str = Field(min_length=1, description="Secrets Manager name prefix, '<prefix>/<tenant>'")
+    SECRETS_PREFIX: str = Field(min_length=1, description="Secrets Manager name prefix, '<prefix>/<use>/<tenant>'")
     TENANT_CACHE_SECONDS: int = Field(default=60, ge=0)
     SECRET_CACHE_SECONDS: int = Field(default=300, ge=0)
 

@@ -41,3 +41,7 @@ class Refused(HubError):
 
 class ConfigurationError(HubError):
     """The deployment or a tenant is misconfigured; an operator must act."""
+
+
+class SecretMissing(ConfigurationError):
+    """The tenant has no secret for this use: for an optional use (the Storyous pull) it is not set up."""

@@ -38,7 +38,7 @@ class CustomerApiDeps:
             snapshots=SnapshotStore(
                 aws.client("s3"), settings.SNAPSHOT_BUCKET, ttl_seconds=settings.SNAPSHOT_TTL_SECONDS
             ),
-            secrets=secrets.reader(settings),
+            secrets=secrets.reader(settings, "dailystory"),
         )
 
 

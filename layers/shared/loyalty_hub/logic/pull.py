@@ -28,7 +28,7 @@ from loyalty_hub.dal import archive
 from loyalty_hub.dal.entities import EntityStore
 from loyalty_hub.dal.syncstate import CursorConflict, PullCursor, SyncStateStore
 from loyalty_hub.dal.tenants import TenantStore
-from loyalty_hub.errors import HubError, NotFound
+from loyalty_hub.errors import HubError, NotFound, SecretMissing
 from loyalty_hub.logic.customers import format_timestamp
 from loyalty_hub.logic.ingest import latest_per_id
 from loyalty_hub.models.tenant import Tenant
@@ -72,7 +72,7 @@ class PullDeps:
             api=StoryousApi(settings.STORYOUS_API_URL, settings.STORYOUS_AUTH_URL),
             s3=aws.client("s3"),
             sqs=aws.client("sqs"),
-            secrets=secrets.reader(settings),
+            secrets=secrets.reader(settings, "storyous"),
         )
 
 
@@ -182,6 +182,8 @@ def _plan(state: _Run, only: str | None) -> list[_Place]:
         report.tenants += 1
         try:
             credentials = Credentials.from_secret(deps.secrets(tenant.tenant_id))
+        except SecretMissing:
+            credentials = None
         except HubError as exc:
             logger.warning(f"storyous pull skipped: {exc}", extra={"tenant": tenant.tenant_id})
             report.failed += len(active)

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
 
-WEBHOOK_SECRET_KEYS = ("storyous_webhook_secret", "storyous_webhook_secret_previous")
+WEBHOOK_SECRET_KEYS = secrets.KEYS["webhook"]  # the current one, and the one it replaced
 # What a request for an unknown merchant is compared against, so it costs what a wrong secret costs.
 _UNKNOWN_TENANT_SECRET = random_secrets.token_urlsafe(32)
 
@@ -62,7 +62,7 @@ class WebhookDeps:
             tenants=TenantStore.from_settings(settings),
             s3=aws.client("s3"),
             sqs=aws.client("sqs"),
-            secrets=secrets.reader(settings),
+            secrets=secrets.reader(settings, "webhook"),
             clock=lambda: datetime.now(UTC),
         )
 
