@@ -78,6 +78,8 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
             str(control_port),
             "--state",
             str(state),
+            "--trace-calls",
+            str(state.parent / "calls.jsonl"),
         ],
         cwd=ROOT,
         env=env,

@@ -15,8 +15,10 @@ from loyalty_hub.local.stack import (
     http_json,
     wait_for,
 )
-from loyalty_hub.local.template import ROOT
+from loyalty_hub.local.template import ROOT, Resolver
 from tests.integration.conftest import Running
+from tests.support import iam
+from tests.support.translated import translated
 
 pytestmark = [pytest.mark.integration, pytest.mark.enable_socket, pytest.mark.allow_hosts(["127.0.0.1"])]
 
@@ -171,3 +173,28 @@ def test_ctrl_c_stops_the_stack_cleanly(local_stack: Running, tenant: dict[str, 
     local_stack.process.send_signal(signal.SIGINT)
     assert local_stack.process.wait(timeout=30) == 0
     assert not local_stack.state.exists()
+
+
+def test_every_aws_call_of_every_function_is_granted_by_its_own_policy(local_stack: Running) -> None:
+    """After the module's traffic (run the whole module): each call each function made, against the
+    statements of its role in the translated template. A call our policies do not grant fails here, not
+    with AccessDenied after a deploy."""
+    lines = (local_stack.state.parent / "calls.jsonl").read_text().splitlines()
+    header, calls = json.loads(lines[0])["resources"], [json.loads(line) for line in lines[1:]]
+    resolver = Resolver(
+        header["names"],
+        {tuple(k.split(".", 1)): v for k, v in header["attributes"].items()},  # type: ignore[misc]
+        header["parameters"],
+    )
+    stream = header["attributes"]["CustomersTable.StreamArn"]
+    functions = {name for name, r in translated()["Resources"].items() if r["Type"] == "AWS::Lambda::Function"}
+    assert {c["function"] for c in calls} == functions, "run the whole module: every function must have run"
+    refused = sorted(
+        {
+            (call["function"], action, arn)
+            for call in calls
+            for action, arn in iam.requests(call, stream)
+            if not iam.allows(iam.statements(translated(), call["function"], resolver), action, arn, call.get("Prefix"))
+        }
+    )
+    assert refused == []

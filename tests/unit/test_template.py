@@ -116,26 +116,49 @@ def test_scheduled_jobs_run_at_a_rate_each_stage_sets_and_never_pile_up_retries(
         assert FUNCTIONS[function]["Properties"]["Timeout"] >= 60
 
 
+def _granted(function: str, action: str) -> set[str]:
+    """Logical ids of the resources a function's own statements grant `action` on."""
+    found = set()
+    for policy in FUNCTIONS[function]["Properties"]["Policies"]:
+        for statement in policy["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            if action in actions:
+                resources = (
+                    statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+                )
+                found |= {r["Fn::GetAtt"][0] for r in resources if "Fn::GetAtt" in r}
+                found |= {m for r in resources if "Fn::Sub" in r for m in re.findall(r"\$\{(\w+)\.Arn\}", r["Fn::Sub"])}
+    return found
+
+
 def test_reconcile_may_read_the_depth_of_every_queue_it_measures() -> None:
-    props = FUNCTIONS["ReconcileFunction"]["Properties"]
-    readable = {
-        policy["SQSPollerPolicy"]["QueueName"]["Fn::GetAtt"][0]
-        for policy in props["Policies"]
-        if "SQSPollerPolicy" in policy
-    } | {
-        resource["Fn::GetAtt"][0]
-        for policy in props["Policies"]
-        for statement in policy.get("Statement", [])
-        if statement["Action"] == "sqs:GetQueueAttributes"
-        for resource in statement["Resource"]
-    }
-    variables = props["Environment"]["Variables"]
+    variables = FUNCTIONS["ReconcileFunction"]["Properties"]["Environment"]["Variables"]
     measured = {
         name
         for variable in ("VENDOR_DEAD_LETTER_QUEUES", "WATCHED_QUEUES")
         for name in re.findall(r"\$\{(\w+)\}", variables[variable]["Fn::Sub"])
     } | {"VoyadoQueue"}  # its backlog decides whether the Voyado refresh runs
-    assert measured <= readable
+    assert measured <= _granted("ReconcileFunction", "sqs:GetQueueAttributes")
+
+
+@pytest.mark.parametrize("function", ["CustobarFunction", "VoyadoFunction", "OrderingStackFunction"])
+def test_vendor_workers_may_defer_onto_their_own_queue_and_dead_letter(function: str) -> None:
+    variables = FUNCTIONS[function]["Properties"]["Environment"]["Variables"]
+    own = {v["Ref"] for k, v in variables.items() if k.endswith(("_QUEUE_URL", "_DLQ_URL")) and k != "INGEST_QUEUE_URL"}
+    assert len(own) == 2 and own <= _granted(function, "sqs:SendMessage")
+
+
+def test_our_policies_name_their_resources_and_use_no_policy_templates() -> None:
+    for function, r in FUNCTIONS.items():
+        for policy in r["Properties"]["Policies"]:
+            assert set(policy) == {"Statement"}, function  # no SAM policy template: their grants are wider
+            for statement in policy["Statement"]:
+                assert statement["Effect"] == "Allow" and "*" not in json.dumps(statement["Action"]), function
+                assert statement["Resource"] != "*" and "Resource" in statement, function
+    customer_api = _granted("CustomerApiFunction", "dynamodb:Scan") | _granted("CustomerApiFunction", "s3:DeleteObject")
+    assert customer_api == set() and _granted("CustomerApiFunction", "s3:PutObject") == {"SyncSnapshotBucket"}
+    assert _granted("WebhookFunction", "s3:PutObject") == {"RawBucket"}
+    assert not _granted("WebhookFunction", "s3:PutLifecycleConfiguration")
 
 
 def test_vendor_queue_consumers_cap_their_concurrency() -> None:

@@ -146,6 +146,7 @@ def main() -> int:
     cli.add_argument("--control-port", type=int, default=3100, help="GET /schedules, POST /schedules/<function>")
     cli.add_argument("--no-demo", action="store_true", help="start empty: no tenant, no replayed delivery")
     cli.add_argument("--state", type=Path, default=LOCAL_STATE, help="where to write the endpoints and names")
+    cli.add_argument("--trace-calls", type=Path, help="write every AWS call of every function to this JSONL file")
     args = cli.parse_args()
     stack = LocalStack(
         api_port=args.api_port,
@@ -155,6 +156,7 @@ def main() -> int:
         orderingstack_port=args.orderingstack_port,
         storyous_port=args.storyous_port,
         control_port=args.control_port,
+        trace_calls=args.trace_calls,
     ).start()
     stack.write_state(args.state)
     stopped = False

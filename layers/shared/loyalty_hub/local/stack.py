@@ -37,6 +37,7 @@ from loyalty_hub.local.sandboxes.custobar import CustobarSandbox
 from loyalty_hub.local.sandboxes.orderingstack import OrderingStackSandbox
 from loyalty_hub.local.sandboxes.storyous import AUTHORIZE_PATH, StoryousSandbox
 from loyalty_hub.local.sandboxes.voyado import VoyadoSandbox
+from loyalty_hub.local.trace import CallTrace
 
 Handler = Callable[[dict[str, Any], Any], Any]
 HOST = "127.0.0.1"  # every local server binds loopback only
@@ -75,6 +76,7 @@ class LocalStack:
     control_port: int = 3100
     stage: str = "dev"
     prefix: str = "loyalty-hub-local"
+    trace_calls: Path | None = None  # every AWS call of every function, to this file (local/trace.py)
     names: dict[str, str] = field(default_factory=dict)
     functions: dict[str, Function] = field(default_factory=dict)
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -138,6 +140,8 @@ class LocalStack:
         )
         os.environ.pop("AWS_PROFILE", None)
         resolver = self._create_resources()
+        if self.trace_calls is not None:
+            CallTrace(self.trace_calls, resolver.describe())
         self._load_functions(resolver)
         api = ApiGatewayWsgi(self._routes(), stage=self.stage, access_log=True)
         self._api = make_server(HOST, self.api_port, api, threaded=True)
@@ -227,6 +231,10 @@ class LocalStack:
             name = self.names[logical_id] = f"{self.prefix}-{logical_id}"
             if create:
                 ddb.create_table(**template.table_definition(logical_id, name))
+            table = ddb.describe_table(TableName=name)["Table"]
+            attributes[(logical_id, "Arn")] = table["TableArn"]
+            if "LatestStreamArn" in table:
+                attributes[(logical_id, "StreamArn")] = table["LatestStreamArn"]
         for logical_id in template.resources("AWS::S3::Bucket"):
             name = self.names[logical_id] = f"{self.prefix}-{logical_id}".lower()
             if create:
@@ -274,9 +282,10 @@ class LocalStack:
                 if merged.setdefault(key, value) != value:  # one process: one value per variable
                     raise RuntimeError(f"{key} differs between functions; the local stack cannot host both")
             module_name, attribute = props["Handler"].rsplit(".", 1)
+            handler = _lazy(f"{props['CodeUri'].replace('/', '.')}.{module_name}", attribute)
             self.functions[logical_id] = Function(
                 logical_id,
-                _lazy(f"{props['CodeUri'].replace('/', '.')}.{module_name}", attribute),
+                CallTrace.wrap(logical_id, handler) if self.trace_calls is not None else handler,
                 environment,
                 props.get("Events", {}),
                 int(props.get("Timeout", global_timeout)),

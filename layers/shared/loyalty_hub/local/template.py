@@ -92,12 +92,19 @@ class Resolver:
             if key == "Fn::GetAtt":
                 return self._attributes[(argument[0], argument[1])]
             if key == "Fn::Sub":
-                return re.sub(r"\$\{([^}]+)\}", lambda m: self._sub(m.group(1)), argument)
+                text, variables = (argument, {}) if isinstance(argument, str) else argument
+                values = {name: str(self(v)) for name, v in variables.items()}  # SAM's [text, {var: value}]
+                return re.sub(r"\$\{([^}]+)\}", lambda m: values.get(m.group(1)) or self._sub(m.group(1)), text)
         if isinstance(value, dict):
             return {k: self(v) for k, v in value.items()}
         if isinstance(value, list):
             return [self(v) for v in value]
         return value
+
+    def describe(self) -> dict[str, Any]:
+        """What every name and attribute resolves to, as JSON (the call trace's header)."""
+        attributes = {f"{logical_id}.{attribute}": v for (logical_id, attribute), v in self._attributes.items()}
+        return {"names": dict(self._names), "attributes": attributes, "parameters": dict(self._parameters)}
 
     def _ref(self, name: str) -> str:
         return self._parameters[name] if name in self._parameters else self._names[name]
