@@ -379,3 +379,8 @@ def test_each_function_may_read_the_secrets_of_its_own_use_only() -> None:
     assert template()["Globals"]["Function"]["Environment"]["Variables"]["SECRETS_PREFIX"] == {
         "Fn::Sub": "loyalty-hub/${Stage}"
     }
+
+
+def test_the_operations_guide_explains_every_alarm() -> None:
+    guide = (ROOT / "docs/operations.md").read_text()
+    assert [alarm for alarm in sorted(ALARMS) if f"`{alarm}`" not in guide] == []

@@ -312,7 +312,7 @@ def test_a_tenant_without_a_secret_is_an_operator_error(stack: Stack, lambda_con
     status, answer = call(lambda_context, merchant_id="nosecretatall")
     assert status == 500 and answer == {"error": "internal error"}
     [line] = [entry for entry in logs.lines() if entry["message"] == "request failed"]
-    assert line["error_class"] == "ConfigurationError" and "does not exist" in line["exception"]
+    assert line["error_class"] == "SecretMissing" and "does not exist" in line["exception"]  # a ConfigurationError
     assert_nothing_written(stack)
 
 
