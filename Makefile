@@ -11,7 +11,7 @@ RUN := $(UV) run --frozen
 SAM := $(UV) run --frozen --project tools/sam sam
 # BC_SKIP_MAPPING: no call home for guideline links (CI has no network beyond the package registries)
 CHECKOV := BC_SKIP_MAPPING=TRUE $(UV) run --frozen --project tools/checkov checkov
-PY_SOURCES := layers/shared/loyalty_hub functions tests benchmarks tools/translate.py
+PY_SOURCES := layers/shared/loyalty_hub dev/loyalty_hub_dev functions tests benchmarks tools/translate.py
 
 .PHONY: setup lock lint format unit integration validate build test bench clean run admin invoke fire
 
@@ -59,21 +59,21 @@ build: setup  ## sam build: arm64 layer with hash-based .pyc, no Docker needed
 test: lint unit integration build  ## what CI runs (lint includes sam validate --lint)
 
 bench: setup  ## performance figures, printed as ratios measured in one run
-	PYTHONPATH=layers/shared:. $(RUN) python -m benchmarks
+	PYTHONPATH=layers/shared:dev:. $(RUN) python -m benchmarks
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
 run: setup  ## the local stack (moto + API on http://127.0.0.1:3000) with a demo tenant; Ctrl-C stops it
-	PYTHONPATH=layers/shared:. $(RUN) python -m loyalty_hub.local $(ARGS)
+	PYTHONPATH=layers/shared:dev:. $(RUN) python -m loyalty_hub_dev.local $(ARGS)
 
-admin: setup  ## tenant administration, e.g. make admin ARGS="--local list"
-	@PYTHONPATH=layers/shared:. $(RUN) python -m loyalty_hub.admin $(ARGS)
+admin: setup  ## tenant administration, e.g. make admin ARGS="--local list" (the same as .venv/bin/loyalty-hub)
+	@$(RUN) loyalty-hub $(ARGS)
 
 invoke: setup  ## one function in-process against the running local stack: make invoke FN=WebhookFunction EVENT=events/webhook/bills-post.json
 	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<logical id> EVENT=events/<file>"; exit 2; }
-	@PYTHONPATH=layers/shared:. $(RUN) python -m loyalty_hub.local.invoke $(FN) $(EVENT)
+	@PYTHONPATH=layers/shared:dev:. $(RUN) python -m loyalty_hub_dev.local.invoke $(FN) $(EVENT)
 
 fire: setup  ## run a scheduled function now in the running local stack: make fire FN=StoryousPullFunction
 	@test -n "$(FN)" || { echo "usage: make fire FN=<logical id of a scheduled function>"; exit 2; }
-	@PYTHONPATH=layers/shared:. $(RUN) python -m loyalty_hub.local.invoke --fire $(FN)
+	@PYTHONPATH=layers/shared:dev:. $(RUN) python -m loyalty_hub_dev.local.invoke --fire $(FN)

@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from loyalty_hub.local.template import ROOT
+from loyalty_hub_dev.local.template import ROOT
 
 RUNS = 9
 SAM_EPOCH = 315532800  # 1980-01-01T00:00:00Z, the date SAM writes into every zip entry

@@ -21,12 +21,12 @@ from loyalty_hub import aws, config
 from loyalty_hub.dal import tenants
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.tenants import TenantStore
-from loyalty_hub.local.sandboxes.voyado import VoyadoSandbox
 from loyalty_hub.logic import capture, ingest
 from loyalty_hub.models.enrichment import EnrichmentUpdate
 from loyalty_hub.models.tenant import Place, Tenant, Vendors, VoyadoSettings
 from loyalty_hub.vendors.voyado import Voyado, shop_bucket
 from loyalty_hub.vendors.worker import process_batch
+from loyalty_hub_dev.sandboxes.voyado import VoyadoSandbox
 from tests.support.deliveries import archive, bill
 from tests.support.stack import MERCHANT, PLACE, REGION, add_tenant, create_stack
 from tests.support.streams import stream_event

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from loyalty_hub.admin import Admin, Target
-from loyalty_hub.local.stack import wait_for
-from loyalty_hub.local.template import ROOT
+from loyalty_hub_dev.admin import Admin, Target
+from loyalty_hub_dev.local.stack import wait_for
+from loyalty_hub_dev.local.template import ROOT
 
 pytestmark = [pytest.mark.integration]
 
@@ -60,7 +60,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
         [
             sys.executable,
             "-m",
-            "loyalty_hub.local",
+            "loyalty_hub_dev.local",
             "--no-demo",
             "--api-port",
             str(api_port),

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from loyalty_hub.local.stack import (
+from loyalty_hub_dev.local.stack import (
     CUSTOBAR_TOKEN,
     ORDERINGSTACK_CLIENT,
     ORDERINGSTACK_TENANT,
@@ -15,7 +15,7 @@ from loyalty_hub.local.stack import (
     http_json,
     wait_for,
 )
-from loyalty_hub.local.template import ROOT, Resolver
+from loyalty_hub_dev.local.template import ROOT, Resolver
 from tests.integration.conftest import Running
 from tests.support import iam
 from tests.support.translated import translated

@@ -4,7 +4,7 @@ import json
 from copy import deepcopy
 from typing import Any
 
-from loyalty_hub.local.template import ROOT
+from loyalty_hub_dev.local.template import ROOT
 
 EVENTS = ROOT / "events"
 

@@ -1,5 +1,5 @@
 """Whether a function's IAM policy in the translated template allows an AWS call the local stack traced
-(loyalty_hub.local.trace): the call's IAM action and resource ARN, against the role's inline
+(loyalty_hub_dev.local.trace): the call's IAM action and resource ARN, against the role's inline
 statements with every name resolved as the local stack resolved it. Only Allow statements exist in
 our policies; the managed policies SAM attaches for event sources (AWSLambdaBasicExecutionRole,
 AWSLambdaSQSQueueExecutionRole, AWSLambdaDynamoDBExecutionRole) serve Lambda's own pollers and are
@@ -8,7 +8,7 @@ not counted: a call our code makes must be granted by a statement we wrote."""
 import fnmatch
 from typing import Any
 
-from loyalty_hub.local.template import Resolver
+from loyalty_hub_dev.local.template import Resolver
 
 # The IAM action that authorises an API operation, where the two differ.
 ACTIONS = {

@@ -8,10 +8,10 @@ import boto3
 
 from loyalty_hub.auth import DAILYSTORY_KEY_HASHES, hash_api_key, new_api_key
 from loyalty_hub.dal import tenants
-from loyalty_hub.local import template
 from loyalty_hub.models.tenant import Place, Tenant
-from loyalty_hub.secret_admin import SecretStore
 from loyalty_hub.secrets import Use, split
+from loyalty_hub_dev.admin.secrets import SecretStore
+from loyalty_hub_dev.local import template
 
 REGION = "eu-central-1"
 SECRETS_PREFIX = "loyalty-hub/test"

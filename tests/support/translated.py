@@ -7,7 +7,7 @@ import subprocess
 from functools import cache
 from typing import Any
 
-from loyalty_hub.local.template import ROOT
+from loyalty_hub_dev.local.template import ROOT
 
 
 @cache

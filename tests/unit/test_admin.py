@@ -1,5 +1,6 @@
 """Tenant administration against moto: what it writes, and that bad input changes nothing."""
 
+import io
 import json
 import os
 from dataclasses import asdict
@@ -9,11 +10,11 @@ from typing import Any
 import boto3
 import pytest
 
-from loyalty_hub.admin import Admin, AdminError, Target, main
 from loyalty_hub.auth import DAILYSTORY_KEY_HASHES, hash_api_key
 from loyalty_hub.dal.syncstate import PullCursor, SyncStateStore
-from loyalty_hub.secret_admin import SecretStore
 from loyalty_hub.secrets import KEYS, USES, legacy_secret_name
+from loyalty_hub_dev.admin import Admin, AdminError, Target, main
+from loyalty_hub_dev.admin.secrets import SecretStore
 from tests.support.deliveries import archive
 from tests.support.stack import PLACE, REGION, SECRETS_PREFIX, Stack, read_secret
 
@@ -105,7 +106,7 @@ def test_replay_enqueues_archived_deliveries_since_a_date(stack: Stack, admin: A
 
 
 def test_the_command_line_reports_errors_without_a_traceback(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["create", "m1", "--name", "One", "--place", f"{PLACE}=Square"]) == 0
+    assert main(["--json", "create", "m1", "--name", "One", "--place", f"{PLACE}=Square"]) == 0
     assert json.loads(capsys.readouterr().out)["places"] == {PLACE: {"name": "Square", "active": True}}
     assert main(["create", "bad id", "--name", "x"]) == 2
     assert capsys.readouterr().err.startswith("error: tenant_id: String should match pattern")
@@ -274,7 +275,7 @@ def test_importing_the_admin_command_leaves_the_functions_logger_and_metrics_unb
     import subprocess  # noqa: PLC0415
     import sys  # noqa: PLC0415
 
-    code = "import sys, loyalty_hub.admin; print('loyalty_hub.observability' in sys.modules)"
+    code = "import sys, loyalty_hub_dev.admin; print('loyalty_hub.observability' in sys.modules)"
     env = {k: v for k, v in os.environ.items() if not k.startswith("POWERTOOLS")} | {"PYTHONPATH": "layers/shared"}
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)  # noqa: S603
     assert result.stdout.strip() == "False"
@@ -320,7 +321,7 @@ def test_migrate_splits_the_legacy_secret_keeps_newer_values_and_can_run_again(
     assert read_secret("webhook", "m1") == {"storyous_webhook_secret": "w" * 20}
     assert "vk" not in json.dumps([asdict(r) for r in (first, second)])  # names only, never values
 
-    assert main(["secrets", "migrate", "m1", "--delete-legacy"]) == 0
+    assert main(["--json", "secrets", "migrate", "m1", "--delete-legacy"]) == 0
     [again] = json.loads(capsys.readouterr().out)
     assert again["created"] == [] and len(again["present"]) == 2 and again["legacy_deleted"] is True
     client = boto3.client("secretsmanager", region_name=REGION)
@@ -338,3 +339,45 @@ def test_a_stack_deployed_before_the_split_gives_the_same_names() -> None:
     client = boto3.client("secretsmanager", region_name=REGION)
     assert SecretStore(client, "loyalty-hub/prod/tenants").name("webhook", "m1") == "loyalty-hub/prod/webhook/m1"
     assert SecretStore(client, "loyalty-hub/prod").name("webhook", "m1") == "loyalty-hub/prod/webhook/m1"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["list"],
+        ["show", "m1"],
+        ["issue-key", "m1"],
+        ["set-webhook-secret", "m1"],
+        ["pull-from", "m1", "--since", "2024-01-01"],
+        ["replay", "m1", "--since", "2024-01-01"],
+        ["quarantine", "list", "m1"],
+        ["secrets", "migrate"],
+        ["show", "nobody"],
+    ],
+)
+def test_every_command_prints_one_json_document_with_json(
+    stack: Stack, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    Admin(Target.from_environment()).create_tenant("m1", "One", "Europe/Prague", "CZ", {PLACE: "Square"})
+    code = main(["--json", *command])
+    out = capsys.readouterr().out
+    document = json.loads(out)  # exactly one document: json.loads refuses anything after it
+    assert (code == 0) != ("error" in document if isinstance(document, dict) else False)
+
+
+def test_secrets_come_from_the_environment_or_stdin_never_from_a_flag(
+    stack: Stack, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Admin(Target.from_environment()).create_tenant("m1", "One", "Europe/Prague", "CZ", {PLACE: "Square"})
+    monkeypatch.setenv("VOYADO_API_KEY", "key-from-the-environment")
+    assert main(["enable-voyado", "m1", "--base-url", "https://live.voyado.eastsideapps.io"]) == 0
+    assert read_secret("voyado", "m1") == {"voyado_api_key": "key-from-the-environment"}
+    monkeypatch.setattr("sys.stdin", io.StringIO("client-secret-from-stdin\n"))
+    assert main(["set-storyous-client", "m1", "--client-id", "c1"]) == 0
+    assert read_secret("storyous", "m1")["storyous_client_secret"] == "client-secret-from-stdin"
+    monkeypatch.setattr("sys.stdin", io.StringIO("a-webhook-secret-given-on-stdin\n"))
+    assert main(["set-webhook-secret", "m1", "--given"]) == 0
+    assert read_secret("webhook", "m1")["storyous_webhook_secret"] == "a-webhook-secret-given-on-stdin"
+    assert "client-secret-from-stdin" not in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["enable-voyado", "m1", "--base-url", "https://x.example", "--api-key", "k"])  # no such flag

@@ -14,9 +14,6 @@ from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.entities import EntityStore
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.dal.vendor_ledger import VendorLedger
-from loyalty_hub.local.sandboxes.custobar import CustobarSandbox
-from loyalty_hub.local.sandboxes.orderingstack import OrderingStackSandbox
-from loyalty_hub.local.sandboxes.voyado import VoyadoSandbox
 from loyalty_hub.logic import ingest
 from loyalty_hub.models.tenant import CustobarSettings, OrderingStackSettings, Place, Tenant, Vendors, VoyadoSettings
 from loyalty_hub.vendors import orderingstack
@@ -24,6 +21,9 @@ from loyalty_hub.vendors.custobar import Custobar
 from loyalty_hub.vendors.orderingstack import OrderingStack
 from loyalty_hub.vendors.voyado import Voyado, shop_bucket
 from loyalty_hub.vendors.worker import VendorMessage, process_batch
+from loyalty_hub_dev.sandboxes.custobar import CustobarSandbox
+from loyalty_hub_dev.sandboxes.orderingstack import OrderingStackSandbox
+from loyalty_hub_dev.sandboxes.voyado import VoyadoSandbox
 from tests.support.deliveries import archive
 from tests.support.doubles import LogCapture
 from tests.support.stack import MERCHANT, PLACE, REGION, Stack, add_tenant

@@ -16,7 +16,6 @@ from functions.custobar import app as custobar_app
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.entities import EntityStore
 from loyalty_hub.dal.tenants import TenantStore
-from loyalty_hub.local.sandboxes.custobar import CustobarSandbox
 from loyalty_hub.logic import ingest
 from loyalty_hub.models.tenant import CustobarSettings, Place, Tenant, Vendors
 from loyalty_hub.vendors import worker
@@ -24,6 +23,7 @@ from loyalty_hub.vendors.custobar import Custobar, cents, customer_payload, e164
 from loyalty_hub.vendors.errors import PermanentError
 from loyalty_hub.vendors.http import retry_after_seconds
 from loyalty_hub.vendors.worker import VendorMessage, process_batch
+from loyalty_hub_dev.sandboxes.custobar import CustobarSandbox
 from tests.support.deliveries import archive, bill
 from tests.support.events import load, sqs_event
 from tests.support.stack import MERCHANT, PLACE, REGION, Stack, add_tenant, read_secret

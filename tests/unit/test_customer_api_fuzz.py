@@ -21,8 +21,8 @@ from werkzeug.test import Client
 
 from functions.customer_api import app as customer_api_app
 from loyalty_hub.api import OPENAPI_PATH, openapi_document
-from loyalty_hub.local.apigw import ApiGatewayWsgi, Route
 from loyalty_hub.logic import ingest
+from loyalty_hub_dev.local.apigw import ApiGatewayWsgi, Route
 from tests.support.deliveries import archive, bill
 from tests.support.stack import MERCHANT, PLACE, add_tenant, create_stack, issue_api_key
 

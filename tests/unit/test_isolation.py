@@ -16,8 +16,6 @@ from werkzeug.wrappers import Request
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.entities import EntityStore
 from loyalty_hub.dal.tenants import TenantStore
-from loyalty_hub.local.sandboxes.custobar import CustobarSandbox
-from loyalty_hub.local.sandboxes.voyado import VoyadoSandbox
 from loyalty_hub.logic import ingest
 from loyalty_hub.models.tenant import CustobarSettings, Place, Tenant, Vendors, VoyadoSettings
 from loyalty_hub.vendors.custobar import Custobar
@@ -25,6 +23,8 @@ from loyalty_hub.vendors.errors import PermanentError
 from loyalty_hub.vendors.isolate import isolate
 from loyalty_hub.vendors.voyado import Voyado, shop_bucket
 from loyalty_hub.vendors.worker import VendorMessage, process_batch
+from loyalty_hub_dev.sandboxes.custobar import CustobarSandbox
+from loyalty_hub_dev.sandboxes.voyado import VoyadoSandbox
 from tests.support.deliveries import archive, bill
 from tests.support.stack import MERCHANT, PLACE, REGION, Stack, add_tenant
 from tests.support.wsgi_transport import session_for

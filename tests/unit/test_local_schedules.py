@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from werkzeug.test import Client
 
-from loyalty_hub.local import template
-from loyalty_hub.local.stack import Function, LocalStack, Schedule, rate_seconds
+from loyalty_hub_dev.local import template
+from loyalty_hub_dev.local.stack import Function, LocalStack, Schedule, rate_seconds
 
 
 @pytest.mark.parametrize(

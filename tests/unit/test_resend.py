@@ -13,13 +13,13 @@ from loyalty_hub.config import ReconcileSettings
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.entities import EntityStore
 from loyalty_hub.dal.tenants import TenantStore
-from loyalty_hub.local.sandboxes.custobar import CustobarSandbox
 from loyalty_hub.logic import ingest, reconcile
 from loyalty_hub.logic.reconcile import ReconcileDeps
 from loyalty_hub.logic.resend import ResendDeps, resend
 from loyalty_hub.models.tenant import CustobarSettings, Place, Tenant, Vendors
 from loyalty_hub.vendors.custobar import Custobar
 from loyalty_hub.vendors.worker import process_batch
+from loyalty_hub_dev.sandboxes.custobar import CustobarSandbox
 from tests.support.deliveries import archive, bill
 from tests.support.stack import MERCHANT, PLACE, REGION, Stack, add_tenant
 from tests.support.wsgi_transport import session_for

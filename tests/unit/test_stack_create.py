@@ -22,7 +22,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from loyalty_hub.admin import Admin, Target
+from loyalty_hub_dev.admin import Admin, Target
 from tests.support.stack import REGION
 from tests.support.translated import translated
 

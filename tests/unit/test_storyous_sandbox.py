@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pytest
 import requests
 
-from loyalty_hub.local.sandboxes.storyous import StoryousSandbox
+from loyalty_hub_dev.sandboxes.storyous import StoryousSandbox
 from tests.support.wsgi_transport import session_for
 
 LOGIN = "https://login.storyous.com/api/auth/authorize"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from loyalty_hub.local.template import ROOT, resource, template
+from loyalty_hub_dev.local.template import ROOT, resource, template
 
 RESOURCES: dict[str, Any] = template()["Resources"]
 FUNCTIONS = {name: r for name, r in RESOURCES.items() if r["Type"] == "AWS::Serverless::Function"}

@@ -31,13 +31,13 @@ from moto.server import ThreadedMotoServer
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from loyalty_hub import aws
-from loyalty_hub.local import template
-from loyalty_hub.local.apigw import ApiGatewayWsgi, LambdaContext, Route
-from loyalty_hub.local.sandboxes.custobar import CustobarSandbox
-from loyalty_hub.local.sandboxes.orderingstack import OrderingStackSandbox
-from loyalty_hub.local.sandboxes.storyous import AUTHORIZE_PATH, StoryousSandbox
-from loyalty_hub.local.sandboxes.voyado import VoyadoSandbox
-from loyalty_hub.local.trace import CallTrace
+from loyalty_hub_dev.local import template
+from loyalty_hub_dev.local.apigw import ApiGatewayWsgi, LambdaContext, Route
+from loyalty_hub_dev.local.trace import CallTrace
+from loyalty_hub_dev.sandboxes.custobar import CustobarSandbox
+from loyalty_hub_dev.sandboxes.orderingstack import OrderingStackSandbox
+from loyalty_hub_dev.sandboxes.storyous import AUTHORIZE_PATH, StoryousSandbox
+from loyalty_hub_dev.sandboxes.voyado import VoyadoSandbox
 
 Handler = Callable[[dict[str, Any], Any], Any]
 HOST = "127.0.0.1"  # every local server binds loopback only

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[4]  # layers/shared/loyalty_hub/local/ -> the repository
+ROOT = Path(__file__).resolve().parents[3]  # dev/loyalty_hub_dev/local/ -> the repository
 TEMPLATE = ROOT / "template.yaml"
 
 

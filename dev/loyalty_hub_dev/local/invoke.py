@@ -9,8 +9,8 @@ import json
 import sys
 from pathlib import Path
 
-from loyalty_hub.admin import LOCAL_STATE
-from loyalty_hub.local.stack import LocalStack, http_json
+from loyalty_hub_dev.admin import LOCAL_STATE
+from loyalty_hub_dev.local.stack import LocalStack, http_json
 
 
 def main() -> int:

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 
-from loyalty_hub.admin import LOCAL_STATE, Admin, Target
-from loyalty_hub.local.stack import (
+from loyalty_hub_dev.admin import LOCAL_STATE, Admin, Target
+from loyalty_hub_dev.local.stack import (
     CUSTOBAR_TOKEN,
     ORDERINGSTACK_CLIENT,
     ORDERINGSTACK_TENANT,
@@ -19,7 +19,7 @@ from loyalty_hub.local.stack import (
     http_json,
     wait_for,
 )
-from loyalty_hub.local.template import ROOT
+from loyalty_hub_dev.local.template import ROOT
 
 DEMO_MERCHANT = "60b6512e66943300381c2d24"
 DEMO_PLACE = "60b6512e66943300381c2d25"
