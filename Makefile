@@ -34,6 +34,7 @@ lint: setup  ## ruff, mypy --strict, cfn-lint and checkov (skips justified in .c
 	$(RUN) ruff check $(PY_SOURCES)
 	$(RUN) ruff format --check $(PY_SOURCES)
 	$(RUN) mypy
+	$(RUN) lint-imports --no-cache  # the layers in pyproject.toml [tool.importlinter]
 	@$(UV) export --frozen --no-dev --no-emit-project --format requirements-txt --no-header \
 		| diff -q - <(grep -v '^#' layers/shared/requirements.txt) >/dev/null \
 		|| { echo "layers/shared/requirements.txt is stale: run 'make lock'"; exit 1; }

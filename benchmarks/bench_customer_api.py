@@ -18,8 +18,8 @@ from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.snapshots import SnapshotStore
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.logic.customer_api import CustomerApiDeps, list_customers
-from loyalty_hub.logic.customers import CustomerState
-from loyalty_hub.logic.projection import ledger_entry
+from loyalty_hub.rules.customer import CustomerState
+from loyalty_hub.rules.projection import ledger_entry
 from loyalty_hub.storyous.mapping import BillFacts
 from tests.support.stack import MERCHANT, PLACE, Stack, add_tenant, create_stack
 

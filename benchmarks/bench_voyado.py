@@ -16,7 +16,7 @@ from loyalty_hub import aws
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.models.tenant import VoyadoSettings
-from loyalty_hub.vendors.errors import RetryableError
+from loyalty_hub.remote.errors import RetryableError
 from loyalty_hub.vendors.voyado import Voyado, shop_bucket
 from loyalty_hub_dev.sandboxes.voyado import VoyadoSandbox
 from tests.support.stack import create_stack

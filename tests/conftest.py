@@ -22,8 +22,8 @@ from loyalty_hub.dal import snapshots, tenants
 from loyalty_hub.logic import capture, customer_api, ingest, pull, reconcile, webhook
 from loyalty_hub.models.tenant import Tenant
 from loyalty_hub.observability import logger
+from loyalty_hub.remote import http as vendor_http
 from loyalty_hub.storyous import api as storyous_api
-from loyalty_hub.vendors import http as vendor_http
 from tests.support.doubles import LogCapture
 from tests.support.stack import REGION, Stack, add_tenant, create_stack
 

@@ -2,7 +2,7 @@
 later, the same bill via two places, category names arriving late, a crash mid-delivery), each customer's
 aggregates equal a from-scratch computation over the latest version of each distinct bill.
 
-The reference below is written independently of loyalty_hub.logic.projection on purpose.
+The reference below is written independently of loyalty_hub.rules.projection on purpose.
 """
 
 import itertools

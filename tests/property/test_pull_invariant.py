@@ -21,9 +21,9 @@ from loyalty_hub.config import IngestSettings, PullSettings
 from loyalty_hub.dal.entities import EntityStore
 from loyalty_hub.dal.syncstate import SyncStateStore
 from loyalty_hub.logic import ingest, pull
-from loyalty_hub.logic.customers import format_timestamp
 from loyalty_hub.models.datasync import DeliveryPointer
 from loyalty_hub.models.tenant import Place
+from loyalty_hub.rules.timestamps import format_timestamp
 from loyalty_hub.storyous.api import StoryousApi
 from loyalty_hub_dev.sandboxes.storyous import StoryousSandbox
 from tests.support.stack import REGION, Stack, add_tenant

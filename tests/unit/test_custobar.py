@@ -18,11 +18,12 @@ from loyalty_hub.dal.entities import EntityStore
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.logic import ingest
 from loyalty_hub.models.tenant import CustobarSettings, Place, Tenant, Vendors
+from loyalty_hub.models.vendor_message import VendorMessage
+from loyalty_hub.remote.errors import PermanentError
+from loyalty_hub.remote.http import retry_after_seconds
 from loyalty_hub.vendors import worker
 from loyalty_hub.vendors.custobar import Custobar, cents, customer_payload, e164, external_id, sale_rows
-from loyalty_hub.vendors.errors import PermanentError
-from loyalty_hub.vendors.http import retry_after_seconds
-from loyalty_hub.vendors.worker import VendorMessage, process_batch
+from loyalty_hub.vendors.worker import process_batch
 from loyalty_hub_dev.sandboxes.custobar import CustobarSandbox
 from tests.support.deliveries import archive, bill
 from tests.support.events import load, sqs_event

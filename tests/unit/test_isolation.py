@@ -18,11 +18,12 @@ from loyalty_hub.dal.entities import EntityStore
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.logic import ingest
 from loyalty_hub.models.tenant import CustobarSettings, Place, Tenant, Vendors, VoyadoSettings
+from loyalty_hub.models.vendor_message import VendorMessage
+from loyalty_hub.remote.errors import PermanentError
 from loyalty_hub.vendors.custobar import Custobar
-from loyalty_hub.vendors.errors import PermanentError
 from loyalty_hub.vendors.isolate import isolate
 from loyalty_hub.vendors.voyado import Voyado, shop_bucket
-from loyalty_hub.vendors.worker import VendorMessage, process_batch
+from loyalty_hub.vendors.worker import process_batch
 from loyalty_hub_dev.sandboxes.custobar import CustobarSandbox
 from loyalty_hub_dev.sandboxes.voyado import VoyadoSandbox
 from tests.support.deliveries import archive, bill

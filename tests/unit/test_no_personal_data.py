@@ -14,11 +14,12 @@ from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.dal.vendor_ledger import VendorLedger
 from loyalty_hub.logic import ingest
 from loyalty_hub.models.tenant import CustobarSettings, OrderingStackSettings, Place, Tenant, Vendors, VoyadoSettings
+from loyalty_hub.models.vendor_message import VendorMessage
 from loyalty_hub.vendors import orderingstack
 from loyalty_hub.vendors.custobar import Custobar
 from loyalty_hub.vendors.orderingstack import OrderingStack
 from loyalty_hub.vendors.voyado import Voyado, shop_bucket
-from loyalty_hub.vendors.worker import VendorMessage, process_batch
+from loyalty_hub.vendors.worker import process_batch
 from loyalty_hub_dev.sandboxes.custobar import CustobarSandbox
 from loyalty_hub_dev.sandboxes.orderingstack import OrderingStackSandbox
 from loyalty_hub_dev.sandboxes.voyado import VoyadoSandbox

@@ -19,10 +19,10 @@ from loyalty_hub.dal.vendor_ledger import VendorLedger
 from loyalty_hub.logic import ingest
 from loyalty_hub.models.enrichment import EnrichmentUpdate
 from loyalty_hub.models.tenant import OrderingStackSettings, Place, Tenant, Vendors
+from loyalty_hub.models.vendor_message import VendorMessage
+from loyalty_hub.remote.errors import PermanentError, RetryableError
 from loyalty_hub.vendors import orderingstack
-from loyalty_hub.vendors.errors import PermanentError, RetryableError
 from loyalty_hub.vendors.orderingstack import OrderingStack, account_id, event_id
-from loyalty_hub.vendors.worker import VendorMessage
 from loyalty_hub_dev.sandboxes.orderingstack import OrderingStackSandbox
 from tests.support.deliveries import archive, bill, customer_item
 from tests.support.events import load

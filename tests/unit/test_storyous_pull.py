@@ -20,9 +20,9 @@ from loyalty_hub.dal.syncstate import CursorConflict, PullCursor, SyncStateStore
 from loyalty_hub.logic import ingest, pull
 from loyalty_hub.models.datasync import DeliveryPointer
 from loyalty_hub.models.tenant import Place
+from loyalty_hub.remote import http
 from loyalty_hub.storyous import api as storyous_api
 from loyalty_hub.storyous.api import StoryousApi
-from loyalty_hub.vendors import http
 from loyalty_hub_dev.sandboxes.storyous import StoryousSandbox
 from tests.support.deliveries import archive, customer_item
 from tests.support.doubles import FixedClock, LogCapture

@@ -18,12 +18,13 @@ from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.ratelimit import TokenBucket
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.logic import ingest
-from loyalty_hub.logic.customers import format_timestamp
 from loyalty_hub.models.enrichment import EnrichmentUpdate
 from loyalty_hub.models.tenant import CustobarSettings, Place, Tenant, Vendors, VoyadoSettings
-from loyalty_hub.vendors.errors import AUTH_RETRY_SECONDS, PermanentError, RetryableError
-from loyalty_hub.vendors.voyado import Voyado, lookup_identity, shop_bucket, wants_lookup
-from loyalty_hub.vendors.worker import VendorMessage
+from loyalty_hub.models.vendor_message import VendorMessage
+from loyalty_hub.remote.errors import AUTH_RETRY_SECONDS, PermanentError, RetryableError
+from loyalty_hub.rules.lookups import lookup_identity, wants_lookup
+from loyalty_hub.rules.timestamps import format_timestamp
+from loyalty_hub.vendors.voyado import Voyado, shop_bucket
 from loyalty_hub_dev.sandboxes.voyado import VoyadoSandbox, promotion
 from tests.support.deliveries import archive, bill, customer_item
 from tests.support.events import load, sqs_event

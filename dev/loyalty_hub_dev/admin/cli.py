@@ -18,7 +18,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from loyalty_hub.errors import HubError, NotFound
-from loyalty_hub.logic.customers import format_timestamp
+from loyalty_hub.rules.timestamps import format_timestamp
 from loyalty_hub_dev.admin.core import Admin
 from loyalty_hub_dev.admin.parser import parser
 from loyalty_hub_dev.admin.target import AdminError, Target

@@ -23,6 +23,13 @@ def customer_pk(tenant_id: str, customer_id: str) -> str:
     return f"{tenant_id}#{customer_id}"
 
 
+def with_keys(record: dict[str, Any]) -> dict[str, Any]:
+    """A customer record with the table's key and the ByUpdated index's keys, derived from its fields."""
+    tenant_id, customer_id = record["tenant_id"], record["customer_id"]
+    keys = {"pk": customer_pk(tenant_id, customer_id), "gsi1pk": tenant_id}
+    return {**record, **keys, "gsi1sk": f"{record['updated_at']}#{customer_id}"}
+
+
 class CustomerStore:
     def __init__(self, client: "DynamoDBClient", table: str) -> None:
         self._client = client
@@ -66,10 +73,27 @@ class CustomerStore:
             ExpressionAttributeValues={":t": {"S": tenant_id}, ":a": {"S": start}, ":b": {"S": f"{end}~"}},
         )
 
-    def put_many(self, items: Sequence[dict[str, Any]]) -> dict[str, Refused]:
+    def put_many(self, records: Sequence[dict[str, Any]]) -> dict[str, Refused]:
         """Writes customer items; returns {customer id: why} for those refused for good."""
-        refused = batch_put(self._client, self._table, [to_item(item) for item in items], keys=KEYS)
-        return {str(items[index]["customer_id"]): error for index, error in refused.items()}
+        items = [to_item(with_keys(record)) for record in records]
+        refused = batch_put(self._client, self._table, items, keys=KEYS)
+        return {str(records[index]["customer_id"]): error for index, error in refused.items()}
+
+    def pages(self, tenant_id: str, projection: str, names: dict[str, str], page_size: int) -> Iterator[list[Any]]:
+        """Every customer of the tenant, `page_size` at a time: ids from the index (which does not hold
+        every attribute), then the items' `projection` in one BatchGetItem per page."""
+        pages = self._client.get_paginator("query").paginate(
+            TableName=self._table,
+            IndexName=BY_UPDATED_INDEX,
+            KeyConditionExpression="gsi1pk = :t",
+            ExpressionAttributeValues={":t": {"S": tenant_id}},
+            ProjectionExpression="customer_id",
+            PaginationConfig={"PageSize": page_size},
+        )
+        for page in pages:
+            keys = [{"pk": {"S": customer_pk(tenant_id, i["customer_id"]["S"])}} for i in page.get("Items", [])]
+            raw = batch_get(self._client, self._table, keys, projection=projection, names=names) if keys else []
+            yield [from_item(item) for item in raw]
 
     def ids_with_categories(self, tenant_id: str, category_ids: Iterable[str]) -> list[str]:
         """Customers whose counted bills carry any of `category_ids` (a read of the tenant's index)."""

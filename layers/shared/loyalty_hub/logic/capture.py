@@ -13,10 +13,11 @@ import orjson
 
 from loyalty_hub import aws, config
 from loyalty_hub.config import CaptureSettings
+from loyalty_hub.dal import queues
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.errors import Unavailable
 from loyalty_hub.models.customer import VIEW_FIELDS
-from loyalty_hub.vendors.worker import VendorMessage
+from loyalty_hub.models.vendor_message import VendorMessage
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -85,7 +86,7 @@ def fan_out(deps: CaptureDeps, change: Change) -> list[str]:
     body = message.model_dump_json()
     for vendor in vendors:
         try:
-            deps.sqs.send_message(QueueUrl=deps.queues[vendor], MessageBody=body)
+            queues.send(deps.sqs, deps.queues[vendor], body)
         except Exception as exc:
             raise Unavailable(f"could not queue the change for {vendor}") from exc
     return vendors

@@ -15,10 +15,10 @@ from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.snapshots import SnapshotStore
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.errors import BadRequest, NotFound, Unauthorized
-from loyalty_hub.logic.customers import format_timestamp, parse_timestamp
 from loyalty_hub.models.customer import DAILYSTORY_FIELDS, CustomerRecord, CustomersPage
 from loyalty_hub.models.tenant import Tenant
 from loyalty_hub.observability import logger
+from loyalty_hub.rules.timestamps import format_timestamp, parse_timestamp
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -23,13 +23,14 @@ from loyalty_hub.dal.quarantine import QuarantineStore
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.errors import BadRequest, InvalidEnvelope, NotFound, Refused
 from loyalty_hub.limits import number_problem
-from loyalty_hub.logic.customers import CustomerState, format_timestamp
-from loyalty_hub.logic.projection import ledger_entry
 from loyalty_hub.models.datasync import KNOWN_DOMAINS, DeliveryPointer, parse_envelope
 from loyalty_hub.models.enrichment import EnrichmentUpdate
 from loyalty_hub.models.ids import entity_id_problem
 from loyalty_hub.models.quarantine import DELIVERY, QuarantineRecord, display_id, quarantine_id
 from loyalty_hub.models.tenant import Tenant
+from loyalty_hub.rules.customer import CustomerState
+from loyalty_hub.rules.projection import ledger_entry
+from loyalty_hub.rules.timestamps import format_timestamp
 from loyalty_hub.storyous import mapping
 
 if TYPE_CHECKING:

@@ -29,14 +29,14 @@ from loyalty_hub.dal.entities import EntityStore
 from loyalty_hub.dal.syncstate import CursorConflict, PullCursor, SyncStateStore
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.errors import HubError, NotFound, SecretMissing
-from loyalty_hub.logic.customers import format_timestamp
 from loyalty_hub.logic.ingest import latest_per_id
 from loyalty_hub.models.tenant import Tenant
 from loyalty_hub.observability import logger, metric
+from loyalty_hub.remote.backoff import full_jitter
+from loyalty_hub.remote.errors import PermanentError, RetryableError
+from loyalty_hub.rules.timestamps import format_timestamp
 from loyalty_hub.storyous import mapping
 from loyalty_hub.storyous.api import BillsPage, ClientRefused, Credentials, StoryousApi
-from loyalty_hub.vendors.errors import PermanentError, RetryableError
-from loyalty_hub.vendors.worker import full_jitter
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

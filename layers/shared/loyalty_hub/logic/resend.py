@@ -14,7 +14,7 @@ import orjson
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.queues import send_all
 from loyalty_hub.dal.tenants import TenantStore
-from loyalty_hub.vendors.worker import VendorMessage
+from loyalty_hub.models.vendor_message import VendorMessage
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

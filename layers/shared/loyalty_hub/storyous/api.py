@@ -14,8 +14,8 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from loyalty_hub.vendors import http
-from loyalty_hub.vendors.errors import PermanentError, RetryableError
+from loyalty_hub.remote import http
+from loyalty_hub.remote.errors import PermanentError, RetryableError
 
 AUTH_FAILURE_STATUSES = (400, 401, 403)
 

@@ -18,13 +18,14 @@ import requests
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.entities import EntityStore
 from loyalty_hub.dal.tenants import TenantStore
-from loyalty_hub.logic.projection import counted_bills
 from loyalty_hub.models.tenant import CustobarSettings
+from loyalty_hub.models.vendor_message import VendorMessage
+from loyalty_hub.remote import http
+from loyalty_hub.remote.errors import PermanentError, VendorError, credentials_refused
+from loyalty_hub.rules.projection import counted_bills
 from loyalty_hub.storyous.mapping import parse_money
-from loyalty_hub.vendors import http
-from loyalty_hub.vendors.errors import PermanentError, VendorError, credentials_refused
 from loyalty_hub.vendors.isolate import isolate
-from loyalty_hub.vendors.worker import VendorMessage, tenant_vendor_settings, vendor_metric
+from loyalty_hub.vendors.worker import tenant_vendor_settings, vendor_metric
 
 BATCH = 500  # Custobar's own plugins upload at most 500 records per request
 _KEEP = re.compile(r"[A-Za-z0-9]")

@@ -8,7 +8,7 @@ known to be refused and is split without being sent), and only that record fails
 
 from collections.abc import Callable, Sequence
 
-from loyalty_hub.vendors.errors import PermanentError, VendorError, deferred
+from loyalty_hub.remote.errors import PermanentError, VendorError, deferred
 
 
 def isolate[K, T](

@@ -24,12 +24,13 @@ import requests
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.dal.vendor_ledger import VendorLedger
-from loyalty_hub.logic.projection import counted_bills
 from loyalty_hub.models.enrichment import EnrichmentUpdate
 from loyalty_hub.models.tenant import OrderingStackSettings
-from loyalty_hub.vendors import http
-from loyalty_hub.vendors.errors import PermanentError, VendorError, credentials_refused, deferred
-from loyalty_hub.vendors.worker import VendorMessage, tenant_vendor_settings, vendor_metric
+from loyalty_hub.models.vendor_message import VendorMessage
+from loyalty_hub.remote import http
+from loyalty_hub.remote.errors import PermanentError, VendorError, credentials_refused, deferred
+from loyalty_hub.rules.projection import counted_bills
+from loyalty_hub.vendors.worker import tenant_vendor_settings, vendor_metric
 
 _KEEP = re.compile(r"[A-Za-z0-9-]")
 ACCOUNT = re.compile(r"^[a-zA-Z0-9._-]{3,64}$")  # `account` and `card`, doc L580-582 and L624-628

@@ -8,7 +8,7 @@ bridge's leaky bucket (60, refilled 1 per second) is rarely overrun; a 429 still
 
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
@@ -16,18 +16,15 @@ import requests
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.ratelimit import TokenBucket
 from loyalty_hub.dal.tenants import TenantStore
-from loyalty_hub.logic.customers import parse_timestamp
 from loyalty_hub.models.enrichment import EnrichmentUpdate
 from loyalty_hub.models.tenant import VoyadoSettings
-from loyalty_hub.vendors import http
-from loyalty_hub.vendors.errors import PermanentError, RetryableError, VendorError, credentials_refused, deferred
-from loyalty_hub.vendors.worker import VendorMessage, tenant_vendor_settings
+from loyalty_hub.models.vendor_message import VendorMessage
+from loyalty_hub.remote import http
+from loyalty_hub.remote.errors import PermanentError, RetryableError, VendorError, credentials_refused, deferred
+from loyalty_hub.rules.lookups import lookup_identity, misses, wants_lookup
+from loyalty_hub.vendors.worker import tenant_vendor_settings
 
 NOT_FOUND_CODES = ("ContactNotFound", "CustomerNotFoundInShopify")  # doc L166-173
-# A "not found" is asked again after a day, then after a week each time: most of those customers never
-# join Voyado, and each lookup spends a token of the shop's bucket.
-NOT_FOUND_BACKOFF = (timedelta(days=1), timedelta(days=7))
-REFRESH_HOURS = 168.0  # reconcile's VOYADO_REFRESH_AGE_HOURS: a found contact is asked again this often
 MAX_PACING_SLEEP = 1.5  # a token this close is waited for; a later one delays the message instead
 
 BucketFor = Callable[[str, VoyadoSettings], TokenBucket]
@@ -45,16 +42,6 @@ def shop_bucket(client: Any, table: str, tenant_id: str, shop: VoyadoSettings, *
         refill_per_second=shop.refill_per_second,
         **kwargs,
     )
-
-
-def lookup_identity(item: dict[str, Any]) -> dict[str, str] | None:
-    """Exactly one identifier, as the bridge requires: the contact id once known, else the email."""
-    known = (item.get("enrichment") or {}).get("voyado") or {}
-    if known.get("contact_id"):
-        return {"voyado_contact_id": str(known["contact_id"])}
-    if item.get("email"):
-        return {"email": str(item["email"])}
-    return None
 
 
 def enrichment_from(body: dict[str, Any]) -> dict[str, Any]:
@@ -83,31 +70,6 @@ def _promotion(promotion: dict[str, Any]) -> dict[str, Any]:
         "expires_on": promotion.get("expiresOn"),
         "redeemed": bool(promotion.get("redeemed")),
     }
-
-
-def wants_lookup(item: dict[str, Any], now: datetime, *, refresh_hours: float = REFRESH_HOURS) -> bool:
-    """Whether asking Voyado now can tell us anything new: never asked by this identifier, a "not found"
-    whose backoff is over (1 day after the first, a week after later ones), or an answer older than the
-    refresh age. A new email or contact id is a new identifier, so it resets the backoff."""
-    identity = lookup_identity(item)
-    if identity is None:
-        return False
-    known = (item.get("enrichment") or {}).get("voyado") or {}
-    if known.get("identity") != identity or not known.get("observed"):
-        return True
-    age = now - parse_timestamp(str(known["observed"]))
-    if known.get("status") == "not_found":
-        return age >= NOT_FOUND_BACKOFF[min(int(known.get("misses") or 1), len(NOT_FOUND_BACKOFF)) - 1]
-    return age >= timedelta(hours=refresh_hours)
-
-
-def _misses(item: dict[str, Any], identity: dict[str, str], data: dict[str, Any]) -> dict[str, int]:
-    """How many "not found" answers in a row this identifier has had."""
-    if data.get("status") != "not_found":
-        return {}
-    known = (item.get("enrichment") or {}).get("voyado") or {}
-    before = int(known.get("misses") or 0) if known.get("identity") == identity else 0
-    return {"misses": before + 1}
 
 
 class Voyado:
@@ -173,7 +135,7 @@ class Voyado:
                     customer_id=message.customer_id,
                     vendor="voyado",
                     observed_at=self._now(),
-                    data={**data, "identity": identity, **_misses(item, identity, data)},
+                    data={**data, "identity": identity, **misses(item, identity, data)},
                 )
             )
         return errors

@@ -13,7 +13,6 @@
 Attempts are counted across deferrals: a re-sent message carries the attempts made so far.
 """
 
-import random
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -21,12 +20,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import ValidationError
 
 from loyalty_hub import aws
+from loyalty_hub.dal import queues
 from loyalty_hub.errors import NotFound
+from loyalty_hub.models.vendor_message import VendorMessage
 from loyalty_hub.observability import logger, metric, metrics
-from loyalty_hub.vendors.errors import CredentialsRefused, PermanentError, RetryableError, VendorError, deferred
+from loyalty_hub.remote.backoff import BACKOFF_BASE_SECONDS, full_jitter
+from loyalty_hub.remote.errors import CredentialsRefused, PermanentError, RetryableError, VendorError, deferred
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -35,22 +37,12 @@ if TYPE_CHECKING:
     from loyalty_hub.dal.tenants import TenantStore
     from loyalty_hub.models.tenant import Tenant
 
-BACKOFF_BASE_SECONDS = 2.0
-BACKOFF_CAP_SECONDS = 900.0
 MAX_VISIBILITY_SECONDS = 43_200  # SQS's ceiling
 MAX_DELAY_SECONDS = 900  # SQS's ceiling for DelaySeconds; a longer wait is deferred again
-SQS_BATCH = 10
+SQS_BATCH = queues.SQS_BATCH
 # Work stops this long before the function's timeout: one vendor request (connect 3 s + read 10 s,
 # vendors.http.TIMEOUT) and the deferral sends still fit.
 TIME_MARGIN_SECONDS = 15.0
-
-
-class VendorMessage(BaseModel):
-    """A customer changed: the vendor reads its latest state when sending, so repeats are harmless."""
-
-    tenant_id: str
-    customer_id: str
-    bill_ids: list[str] = Field(default_factory=list)
 
 
 class Vendor(Protocol):
@@ -120,10 +112,6 @@ def handle(
         },
     )
     return outcome.response()
-
-
-def full_jitter(attempt: int, rng: Callable[[float, float], float] = random.uniform) -> float:
-    return rng(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt))
 
 
 def attempts_so_far(record: Mapping[str, Any]) -> int:
@@ -220,11 +208,7 @@ class _Fates:
         attempt = attempts_so_far(record) + 1
         if isinstance(error, RetryableError) and attempt < self.max_receives:
             delay = error.retry_after if error.retry_after is not None else full_jitter(attempt)
-            self.sqs.change_message_visibility(
-                QueueUrl=self.queue_url,
-                ReceiptHandle=record["receiptHandle"],
-                VisibilityTimeout=min(MAX_VISIBILITY_SECONDS, round(delay)),
-            )
+            queues.delay(self.sqs, self.queue_url, record["receiptHandle"], min(MAX_VISIBILITY_SECONDS, round(delay)))
             self.outcome.failures.append({"itemIdentifier": record["messageId"]})
             self.outcome.retried += 1
             vendor_metric(self.vendor, tenant_id, "Retried", 1)
@@ -246,10 +230,7 @@ class _Fates:
                 for i, (record, delay) in enumerate(chunk)
             ]
             try:
-                failed = {
-                    f["Id"]
-                    for f in self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries).get("Failed", [])
-                }
+                failed = queues.send_batch(self.sqs, self.queue_url, entries)
             except Exception:
                 logger.exception("could not defer vendor messages; SQS retries them", extra={"vendor": self.vendor})
                 failed = {entry["Id"] for entry in entries}
@@ -289,7 +270,7 @@ class _DeadLetters:
         if error.status is not None:
             attributes["status"] = {"DataType": "Number", "StringValue": str(error.status)}
         try:
-            self.sqs.send_message(QueueUrl=self.dlq_url, MessageBody=record["body"], MessageAttributes=attributes)
+            queues.send(self.sqs, self.dlq_url, record["body"], attributes)
         except Exception:
             logger.exception(
                 "could not dead-letter a vendor message; it stays in the queue", extra={"vendor": self.vendor}

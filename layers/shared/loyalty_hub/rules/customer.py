@@ -7,20 +7,10 @@ from typing import Any
 
 import orjson
 
-from loyalty_hub.dal.customers import customer_pk
-from loyalty_hub.logic import projection
 from loyalty_hub.models.customer import VIEW_FIELDS
+from loyalty_hub.rules import projection
+from loyalty_hub.rules.timestamps import format_timestamp, parse_timestamp
 from loyalty_hub.storyous.mapping import ContactFacts
-
-TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width, so string order is time order in the index
-
-
-def format_timestamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime(TIMESTAMP_FORMAT)
-
-
-def parse_timestamp(value: str) -> datetime:
-    return datetime.strptime(value, TIMESTAMP_FORMAT).replace(tzinfo=UTC)
 
 
 @dataclass
@@ -102,15 +92,12 @@ class CustomerState:
     def to_item(self) -> dict[str, Any]:
         if self.updated_at is None:
             raise RuntimeError("a customer is stored only after reproject() stamped it")
-        return {
-            "pk": customer_pk(self.tenant_id, self.customer_id),
+        return {  # the table's and the index's keys are added by dal.customers
             "tenant_id": self.tenant_id,
             "customer_id": self.customer_id,
             "version": self.version,
             "updated_at": self.updated_at,
             "created_at": self.created_at,
-            "gsi1pk": self.tenant_id,
-            "gsi1sk": f"{self.updated_at}#{self.customer_id}",
             # One JSON document, not a DynamoDB map: smaller, and nothing queries inside it.
             "ledger": orjson.dumps(self.ledger, option=orjson.OPT_SORT_KEYS).decode(),
             "contact": asdict(self.contact) if self.contact else None,

@@ -10,7 +10,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from loyalty_hub.vendors.errors import PermanentError, RetryableError
+from loyalty_hub.remote.errors import PermanentError, RetryableError
 
 RENEW_BEFORE_SECONDS = 60.0
 TIMEOUT = (3.05, 10)  # connect, read: well inside the worker's timeout, even with SQS batching
