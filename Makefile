@@ -11,7 +11,7 @@ RUN := $(UV) run --frozen
 SAM := $(UV) run --frozen --project tools/sam sam
 # BC_SKIP_MAPPING: no call home for guideline links (CI has no network beyond the package registries)
 CHECKOV := BC_SKIP_MAPPING=TRUE $(UV) run --frozen --project tools/checkov checkov
-PY_SOURCES := layers/shared/loyalty_hub dev/loyalty_hub_dev functions tests benchmarks tools/translate.py
+PY_SOURCES := layers/shared/loyalty_hub dev/loyalty_hub_dev functions tests benchmarks tools/translate.py tools/file_sizes.py
 
 .PHONY: setup lock lint format unit integration validate build test bench clean run admin invoke fire
 
@@ -35,6 +35,7 @@ lint: setup  ## ruff, mypy --strict, cfn-lint and checkov (skips justified in .c
 	$(RUN) ruff format --check $(PY_SOURCES)
 	$(RUN) mypy
 	$(RUN) lint-imports --no-cache  # the layers in pyproject.toml [tool.importlinter]
+	@$(RUN) python tools/file_sizes.py 300 layers/shared/loyalty_hub dev/loyalty_hub_dev functions benchmarks tools
 	@$(UV) export --frozen --no-dev --no-emit-project --format requirements-txt --no-header \
 		| diff -q - <(grep -v '^#' layers/shared/requirements.txt) >/dev/null \
 		|| { echo "layers/shared/requirements.txt is stale: run 'make lock'"; exit 1; }

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from loyalty_hub_dev.admin import Admin, Target
-from loyalty_hub_dev.local.stack import wait_for
+from loyalty_hub_dev.local.client import wait_for
 from loyalty_hub_dev.local.template import ROOT
 
 pytestmark = [pytest.mark.integration]

@@ -6,14 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from loyalty_hub_dev.local.client import http_json, wait_for
 from loyalty_hub_dev.local.stack import (
     CUSTOBAR_TOKEN,
     ORDERINGSTACK_CLIENT,
     ORDERINGSTACK_TENANT,
     STORYOUS_CLIENT,
     VOYADO_API_KEY,
-    http_json,
-    wait_for,
 )
 from loyalty_hub_dev.local.template import ROOT, Resolver
 from tests.integration.conftest import Running

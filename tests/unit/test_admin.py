@@ -276,7 +276,7 @@ def test_importing_the_admin_command_leaves_the_functions_logger_and_metrics_unb
     import sys  # noqa: PLC0415
 
     code = "import sys, loyalty_hub_dev.admin; print('loyalty_hub.observability' in sys.modules)"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POWERTOOLS")} | {"PYTHONPATH": "layers/shared"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POWERTOOLS")} | {"PYTHONPATH": "layers/shared:dev"}
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)  # noqa: S603
     assert result.stdout.strip() == "False"
 

@@ -19,6 +19,7 @@ from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.logic import ingest
 from loyalty_hub.models.tenant import CustobarSettings, Place, Tenant, Vendors
 from loyalty_hub.models.vendor_message import VendorMessage
+from loyalty_hub.remote import backoff
 from loyalty_hub.remote.errors import PermanentError
 from loyalty_hub.remote.http import retry_after_seconds
 from loyalty_hub.vendors import worker
@@ -288,10 +289,10 @@ def test_retry_after_defers_the_message_without_counting_an_attempt(
 
 
 def test_without_retry_after_the_delay_is_full_jitter_growing_with_attempts() -> None:
-    assert worker.full_jitter(1, rng=lambda low, high: high) == 4
-    assert worker.full_jitter(4, rng=lambda low, high: high) == 32
-    assert worker.full_jitter(30, rng=lambda low, high: high) == worker.BACKOFF_CAP_SECONDS
-    assert worker.full_jitter(3, rng=lambda low, high: low) == 0
+    assert backoff.full_jitter(1, rng=lambda low, high: high) == 4
+    assert backoff.full_jitter(4, rng=lambda low, high: high) == 32
+    assert backoff.full_jitter(30, rng=lambda low, high: high) == backoff.BACKOFF_CAP_SECONDS
+    assert backoff.full_jitter(3, rng=lambda low, high: low) == 0
 
 
 def test_timeouts_and_permanent_errors_get_their_fates(

@@ -8,7 +8,9 @@ import pytest
 from werkzeug.test import Client
 
 from loyalty_hub_dev.local import template
-from loyalty_hub_dev.local.stack import Function, LocalStack, Schedule, rate_seconds
+from loyalty_hub_dev.local.functions import Function
+from loyalty_hub_dev.local.sources import Schedule, rate_seconds
+from loyalty_hub_dev.local.stack import LocalStack
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from functions.storyous_pull import app as pull_app
 from loyalty_hub import config
 from loyalty_hub.config import IngestSettings, PullSettings
 from loyalty_hub.dal.syncstate import CursorConflict, PullCursor, SyncStateStore
-from loyalty_hub.logic import ingest, pull
+from loyalty_hub.logic import ingest, pull, pull_page
 from loyalty_hub.models.datasync import DeliveryPointer
 from loyalty_hub.models.tenant import Place
 from loyalty_hub.remote import http
@@ -338,7 +338,7 @@ def test_persistent_5xx_gives_up_on_the_place_after_three_attempts(
 
     report = pull.run(deps, plenty)
 
-    assert len(hits) == pull.MAX_PAGE_ATTEMPTS
+    assert len(hits) == pull_page.MAX_PAGE_ATTEMPTS
     assert report.deferred == 1 and report.completed == 1 and report.failed == 0
     assert cursor(stack, PLACE) is None
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from types import FrameType
 
 from loyalty_hub_dev.admin import LOCAL_STATE, Admin, Target
+from loyalty_hub_dev.local.client import http_json, wait_for
 from loyalty_hub_dev.local.stack import (
     CUSTOBAR_TOKEN,
     ORDERINGSTACK_CLIENT,
@@ -16,8 +17,6 @@ from loyalty_hub_dev.local.stack import (
     STORYOUS_CLIENT,
     VOYADO_API_KEY,
     LocalStack,
-    http_json,
-    wait_for,
 )
 from loyalty_hub_dev.local.template import ROOT
 

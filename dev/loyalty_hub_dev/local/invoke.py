@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 from loyalty_hub_dev.admin import LOCAL_STATE
-from loyalty_hub_dev.local.stack import LocalStack, http_json
+from loyalty_hub_dev.local.client import http_json
+from loyalty_hub_dev.local.stack import LocalStack
 
 
 def main() -> int:

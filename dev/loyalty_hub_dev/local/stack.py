@@ -12,57 +12,37 @@
   and on demand through the control server (`POST /schedules/<function>`), one run at a time.
 """
 
-import importlib
 import json
 import logging
 import os
 import threading
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
-import boto3
 from moto.server import ThreadedMotoServer
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from loyalty_hub import aws
 from loyalty_hub_dev.local import template
-from loyalty_hub_dev.local.apigw import ApiGatewayWsgi, LambdaContext, Route
+from loyalty_hub_dev.local.apigw import ApiGatewayWsgi, Route
+from loyalty_hub_dev.local.functions import Function, load_functions
+from loyalty_hub_dev.local.resources import create_resources
+from loyalty_hub_dev.local.sources import REGION, Schedule, poll_sqs, poll_stream
 from loyalty_hub_dev.local.trace import CallTrace
 from loyalty_hub_dev.sandboxes.custobar import CustobarSandbox
 from loyalty_hub_dev.sandboxes.orderingstack import OrderingStackSandbox
 from loyalty_hub_dev.sandboxes.storyous import AUTHORIZE_PATH, StoryousSandbox
 from loyalty_hub_dev.sandboxes.voyado import VoyadoSandbox
 
-Handler = Callable[[dict[str, Any], Any], Any]
 HOST = "127.0.0.1"  # every local server binds loopback only
-REGION: Final = "eu-central-1"
 # The sandboxes' credentials: local only, printed by make run.
 CUSTOBAR_TOKEN = "local-custobar-token"  # noqa: S105
 VOYADO_API_KEY = "local-voyado-key"
 ORDERINGSTACK_CLIENT = ("loyalty-hub", "local-orderingstack-secret")
 ORDERINGSTACK_TENANT = "demo-tenant"
 STORYOUS_CLIENT = ("loyalty-hub-local", "local-storyous-secret")
-RETRY_AFTER_SECONDS = 2  # a failed message is visible again this soon (Lambda waits the visibility timeout)
-MOTO_ACCOUNT = "123456789012"  # moto's default account
-
-
-@dataclass
-class Function:
-    logical_id: str
-    handler: Handler
-    environment: dict[str, str]
-    events: dict[str, dict[str, Any]]
-    timeout_seconds: int = 3
-
-    def context(self) -> LambdaContext:
-        """A context whose remaining time is the function's Timeout, which budgeted jobs plan by."""
-        return LambdaContext(self.logical_id, deadline_ms=int(time.time() * 1000) + self.timeout_seconds * 1000)
 
 
 @dataclass
@@ -142,7 +122,7 @@ class LocalStack:
         resolver = self._create_resources()
         if self.trace_calls is not None:
             CallTrace(self.trace_calls, resolver.describe())
-        self._load_functions(resolver)
+        self.functions, self.schedules = load_functions(resolver, traced=self.trace_calls is not None)
         api = ApiGatewayWsgi(self._routes(), stage=self.stage, access_log=True)
         self._api = make_server(HOST, self.api_port, api, threaded=True)
         self._spawn(self._api.serve_forever, "api")
@@ -158,12 +138,17 @@ class LocalStack:
             self._spawn(sandbox.serve_forever, f"{name}-sandbox")
         for function in self.functions.values():
             for name, event in function.events.items():
+                source = event["Properties"]
                 if event["Type"] == "DynamoDB":
+                    table = self.names[source["Stream"]["Fn::GetAtt"][0]]
                     self._spawn(
-                        partial(self._poll_stream, function, event["Properties"]), f"{function.logical_id}.{name}"
+                        partial(poll_stream, function, table, source, self._stopping), f"{function.logical_id}.{name}"
                     )
                 if event["Type"] == "SQS":
-                    self._spawn(partial(self._poll_sqs, function, event["Properties"]), f"{function.logical_id}.{name}")
+                    url = self.names[source["Queue"]["Fn::GetAtt"][0]]
+                    self._spawn(
+                        partial(poll_sqs, function, url, source, self._stopping), f"{function.logical_id}.{name}"
+                    )
         for schedule in self.schedules.values():
             if schedule.every_seconds is not None:
                 self._spawn(partial(self._tick, schedule), f"{schedule.function}.schedule")
@@ -214,7 +199,7 @@ class LocalStack:
         os.environ.update({"AWS_ENDPOINT_URL": self.endpoint_url, "AWS_DEFAULT_REGION": REGION})
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
-        self._load_functions(self._create_resources(create=False))
+        self.functions, self.schedules = load_functions(self._create_resources(create=False), traced=False)
         return self
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
@@ -224,78 +209,12 @@ class LocalStack:
         return function.handler(event, function.context())
 
     def _create_resources(self, *, create: bool = True) -> template.Resolver:
-        attributes: dict[tuple[str, str], str] = {}
-        aws.reset()
-        ddb, s3, sqs = aws.client("dynamodb"), aws.client("s3"), aws.client("sqs")
-        for logical_id in template.tables():
-            name = self.names[logical_id] = f"{self.prefix}-{logical_id}"
-            if create:
-                ddb.create_table(**template.table_definition(logical_id, name))
-            table = ddb.describe_table(TableName=name)["Table"]
-            attributes[(logical_id, "Arn")] = table["TableArn"]
-            if "LatestStreamArn" in table:
-                attributes[(logical_id, "StreamArn")] = table["LatestStreamArn"]
-        for logical_id in template.resources("AWS::S3::Bucket"):
-            name = self.names[logical_id] = f"{self.prefix}-{logical_id}".lower()
-            if create:
-                s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
-            attributes[(logical_id, "Arn")] = f"arn:aws:s3:::{name}"
-        queues = template.resources("AWS::SQS::Queue")
-        # Dead-letter queues first: the queues that redrive to them need their ARNs.
-        for logical_id in sorted(queues, key=lambda q: "RedrivePolicy" in queues[q]["Properties"]):
-            props = queues[logical_id]["Properties"]
-            fifo = bool(props.get("FifoQueue"))
-            name = f"{self.prefix}-{logical_id}" + (".fifo" if fifo else "")
-            attrs: dict[Any, str] = {"VisibilityTimeout": str(props.get("VisibilityTimeout", 30))}
-            if fifo:
-                attrs["FifoQueue"] = "true"
-            if "RedrivePolicy" in props:
-                dlq = props["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
-                attrs["RedrivePolicy"] = json.dumps(
-                    {
-                        "deadLetterTargetArn": attributes[(dlq, "Arn")],
-                        "maxReceiveCount": props["RedrivePolicy"]["maxReceiveCount"],
-                    }
-                )
-            if create:
-                url = self.names[logical_id] = sqs.create_queue(QueueName=name, Attributes=attrs)["QueueUrl"]
-            else:
-                url = self.names[logical_id] = sqs.get_queue_url(QueueName=name)["QueueUrl"]
-            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-            attributes.update({(logical_id, "Arn"): arn, (logical_id, "QueueName"): name})
-        parameters = template.parameter_defaults() | {
+        parameters = {
             "Stage": self.stage,
             "StoryousApiUrl": self.storyous_url,
             "StoryousAuthUrl": f"{self.storyous_url}{AUTHORIZE_PATH}",
         }
-        return template.Resolver(self.names, attributes, parameters)
-
-    def _load_functions(self, resolver: template.Resolver) -> None:
-        global_env = template.template()["Globals"]["Function"].get("Environment", {}).get("Variables", {})
-        global_timeout = template.template()["Globals"]["Function"].get("Timeout", 3)
-        merged: dict[str, str] = {}
-        for logical_id, res in template.resources("AWS::Serverless::Function").items():
-            props = res["Properties"]
-            own = props.get("Environment", {}).get("Variables", {})
-            environment = {k: str(v) for k, v in resolver({**global_env, **own}).items()}
-            for key, value in environment.items():
-                if merged.setdefault(key, value) != value:  # one process: one value per variable
-                    raise RuntimeError(f"{key} differs between functions; the local stack cannot host both")
-            module_name, attribute = props["Handler"].rsplit(".", 1)
-            handler = _lazy(f"{props['CodeUri'].replace('/', '.')}.{module_name}", attribute)
-            self.functions[logical_id] = Function(
-                logical_id,
-                CallTrace.wrap(logical_id, handler) if self.trace_calls is not None else handler,
-                environment,
-                props.get("Events", {}),
-                int(props.get("Timeout", global_timeout)),
-            )
-            for event in props.get("Events", {}).values():
-                if event["Type"] == "ScheduleV2":
-                    self.schedules[logical_id] = Schedule.from_event(logical_id, resolver(event["Properties"]))
-        os.environ.update(merged)
-        # Locally, an admin change takes effect at once (deployed functions cache tenants and secrets).
-        os.environ.update({"TENANT_CACHE_SECONDS": "0", "SECRET_CACHE_SECONDS": "0"})
+        return create_resources(self.names, self.prefix, parameters, create=create)
 
     def _routes(self) -> list[Route]:
         return [
@@ -309,74 +228,6 @@ class LocalStack:
             for event in function.events.values()
             if event["Type"] == "Api"
         ]
-
-    # ------------------------------------------------------------ event sources
-    def _poll_sqs(self, function: Function, source: dict[str, Any]) -> None:
-        sqs = boto3.client("sqs", region_name=REGION)
-        queue_id = source["Queue"]["Fn::GetAtt"][0]
-        url = self.names[queue_id]
-        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        reports_failures = "ReportBatchItemFailures" in source.get("FunctionResponseTypes", [])
-        while not self._stopping.is_set():
-            received = sqs.receive_message(
-                QueueUrl=url,
-                MaxNumberOfMessages=min(10, int(source.get("BatchSize", 10))),
-                WaitTimeSeconds=1,
-                AttributeNames=["All"],
-                MessageAttributeNames=["All"],
-            ).get("Messages", [])
-            if not received:
-                continue
-            event = {"Records": [_sqs_record(m, arn) for m in received]}
-            try:
-                result = function.handler(event, function.context())
-                failed = (
-                    {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
-                    if reports_failures
-                    else set()
-                )
-            except Exception:
-                failed = {m["MessageId"] for m in received}
-            for message in received:
-                if message["MessageId"] in failed:
-                    sqs.change_message_visibility(
-                        QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=RETRY_AFTER_SECONDS
-                    )
-                else:
-                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-
-    def _poll_stream(self, function: Function, source: dict[str, Any]) -> None:
-        """DynamoDB Streams, read from moto's backend in this process (its HTTP API does not answer this
-        botocore), handed to the function in batches; a reported failure is retried from that record."""
-        from moto.dynamodbstreams.models import dynamodbstreams_backends  # noqa: PLC0415 - moto runs in this process
-
-        backend = dynamodbstreams_backends[MOTO_ACCOUNT][REGION]
-        table = self.names[source["Stream"]["Fn::GetAtt"][0]]
-        arn = aws.client("dynamodb").describe_table(TableName=table)["Table"]["LatestStreamArn"]
-        shard = backend.describe_stream(arn)["Shards"][0]["ShardId"]
-        iterator = backend.get_shard_iterator(arn, shard, "TRIM_HORIZON").arn
-        reports_failures = "ReportBatchItemFailures" in source.get("FunctionResponseTypes", [])
-        while not self._stopping.is_set():
-            page = backend.get_records(iterator, int(source.get("BatchSize", 100)))
-            records = [{**json.loads(json.dumps(r, default=str)), "eventSourceARN": arn} for r in page["Records"]]
-            if not records:
-                iterator = page["NextShardIterator"]
-                self._stopping.wait(0.5)
-                continue
-            try:
-                result = function.handler({"Records": records}, function.context())
-                failed = (
-                    [f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])]
-                    if reports_failures
-                    else []
-                )
-            except Exception:
-                failed = [records[0]["dynamodb"]["SequenceNumber"]]
-            if failed:
-                iterator = backend.get_shard_iterator(arn, shard, "AT_SEQUENCE_NUMBER", min(failed, key=int)).arn
-                self._stopping.wait(RETRY_AFTER_SECONDS)
-            else:
-                iterator = page["NextShardIterator"]
 
     def fire(self, logical_id: str) -> Any:
         """Runs a scheduled function now with its schedule's input, as Scheduler would; one run at a time."""
@@ -421,88 +272,3 @@ class LocalStack:
         thread = threading.Thread(target=target, name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
-
-
-RATE_UNITS: Final = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
-
-
-@dataclass
-class Schedule:
-    function: str
-    expression: str
-    input: dict[str, Any]
-    every_seconds: float | None  # None: a cron() or at() expression, fired on demand only here
-    runs: int = 0
-    last_result: Any = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @classmethod
-    def from_event(cls, function: str, properties: dict[str, Any]) -> "Schedule":
-        expression = str(properties["ScheduleExpression"])
-        return cls(function, expression, json.loads(properties.get("Input", "{}")), rate_seconds(expression))
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "function": self.function,
-            "expression": self.expression,
-            "input": self.input,
-            "runs": self.runs,
-            "last_result": self.last_result,
-        }
-
-
-def rate_seconds(expression: str) -> float | None:
-    """`rate(15 minutes)` in seconds; None for cron() and at(), which the local stack does not time."""
-    if not (expression.startswith("rate(") and expression.endswith(")")):
-        return None
-    value, _, unit = expression[5:-1].strip().partition(" ")
-    if not value.isdigit() or unit.strip() not in RATE_UNITS or int(value) < 1:
-        raise ValueError(f"not a Scheduler rate expression: {expression}")
-    return int(value) * RATE_UNITS[unit.strip()]
-
-
-def _lazy(module: str, attribute: str) -> Handler:
-    """Imports a function's module on first use, after the environment is in place."""
-    loaded: dict[str, Handler] = {}
-
-    def invoke(event: dict[str, Any], context: Any) -> Any:
-        if "handler" not in loaded:
-            loaded["handler"] = getattr(importlib.import_module(module), attribute)
-        return loaded["handler"](event, context)
-
-    return invoke
-
-
-def _sqs_record(message: Any, arn: str) -> dict[str, Any]:
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": message.get("Attributes", {}),
-        "messageAttributes": message.get("MessageAttributes", {}),
-        "md5OfBody": message["MD5OfBody"],
-        "eventSource": "aws:sqs",
-        "eventSourceARN": arn,
-        "awsRegion": REGION,
-    }
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return False
-
-
-def http_json(
-    method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None, *, timeout: float = 10
-) -> tuple[int, Any]:
-    """A JSON request to the local stack: (status, decoded body), error statuses included."""
-    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})  # noqa: S310 - loopback
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - loopback
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")

@@ -64,17 +64,12 @@ class CustobarSandbox:
         kind = {"/api/customers/upload/": "customers", "/api/sales/upload/": "sales"}.get(request.path)
         if request.method != "POST" or kind is None:
             return _json(404, {"detail": "Not found."})
-        fault = self.faults(request)
-        if fault == "timeout":
-            return _json(504, {"detail": "timeout"})  # the test transport turns this into a client timeout
-        if fault == "429":
-            return _json(429, {"detail": "Request was throttled."}, {"Retry-After": self.retry_after})
-        if fault in {"500", "502", "503"}:
-            return _json(int(fault), {"detail": "Server error"})
-        if fault == "not-ok":  # a 2xx that does not say ok is still a refusal
-            return _json(200, {"response": "error", "error": {"reason": "company quota exceeded"}})
-        if fault == "400":
-            return _json(400, {"error": {"reason": "Invalid data for field 'email'"}})
+        faulted = _fault_answer(self.faults(request), self.retry_after)
+        if faulted is not None:
+            return faulted
+        return self._upload(kind, request)
+
+    def _upload(self, kind: str, request: Request) -> Response:
         try:
             body = orjson.loads(request.get_data())
         except orjson.JSONDecodeError:
@@ -118,22 +113,33 @@ class CustobarSandbox:
             return "phone_number must be in a country prefixed format"
         if record.get("birth_date") and not DATE.fullmatch(str(record["birth_date"])):
             return "birth_date must be year-month-day"
-        for name, value in record.items():
-            if "__" in name:
-                if name.endswith(self.money_fields) and value != "" and not isinstance(value, int):
-                    return f"{name} is money: integer cents"
-            elif name in BOOLEANS:
-                if not isinstance(value, bool):
-                    return f"{name} must be a boolean"
-            elif name in LISTS:
-                if not isinstance(value, list):
-                    return f"{name} must be a list"
-            elif name in STRINGS:
-                if not isinstance(value, str):
-                    return f"{name} must be a string"
-            else:
-                return f"unknown field {name}: company fields are <prefix>__<name>"
-        return None
+        return next((p for name, value in record.items() if (p := self._invalid_field(name, value))), None)
+
+    def _invalid_field(self, name: str, value: Any) -> str | None:
+        if "__" in name:
+            money = name.endswith(self.money_fields) and value != ""
+            return f"{name} is money: integer cents" if money and not isinstance(value, int) else None
+        for names, kind, what in ((BOOLEANS, bool, "a boolean"), (LISTS, list, "a list"), (STRINGS, str, "a string")):
+            if name in names:
+                return None if isinstance(value, kind) else f"{name} must be {what}"
+        return f"unknown field {name}: company fields are <prefix>__<name>"
+
+
+def _fault_answer(fault: str | None, retry_after: str) -> Response | None:
+    """What Custobar answers when a test (or `make run`) asks for a fault; None for the normal answer."""
+    answers = {
+        "timeout": (504, {"detail": "timeout"}),  # the test transport turns this into a client timeout
+        "500": (500, {"detail": "Server error"}),
+        "502": (502, {"detail": "Server error"}),
+        "503": (503, {"detail": "Server error"}),
+        "not-ok": (200, {"response": "error", "error": {"reason": "company quota exceeded"}}),  # 2xx, refused
+        "400": (400, {"error": {"reason": "Invalid data for field 'email'"}}),
+    }
+    if fault == "429":
+        return _json(429, {"detail": "Request was throttled."}, {"Retry-After": retry_after})
+    if fault in answers:
+        return _json(*answers[fault])
+    return None
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:

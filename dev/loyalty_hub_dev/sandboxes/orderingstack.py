@@ -83,21 +83,23 @@ class OrderingStackSandbox:
             return _json(400, {"error": "x-tenant must be 3-64 of [a-zA-Z0-9_-]"})
         if tenant != self.tenant:
             return _json(403, {"error": "wrong tenant"})
-        if request.method == "GET" and request.path.startswith("/loyalty-api/api/account/card/"):
-            card = request.path.removeprefix("/loyalty-api/api/account/card/")
-            if not ACCOUNT.fullmatch(card):
-                return _json(400, {"error": "card must be 3-64 of [a-zA-Z0-9._-]"})
-            found = next((a for a in self.accounts.values() if a["card"] == card), None)
-            return _json(200, found) if found else _json(404, {"error": "account not found"})
         if request.method == "GET" and request.path.startswith("/loyalty-api/api/account/"):
-            account = request.path.removeprefix("/loyalty-api/api/account/")
-            if not ACCOUNT.fullmatch(account):
-                return _json(400, {"error": "account must be 3-64 of [a-zA-Z0-9._-]"})
-            found = self.accounts.get(account)
-            return _json(200, found) if found else _json(404, {"error": "account not found"})
+            return self._account(request.path.removeprefix("/loyalty-api/api/account/"))
         if request.method == "POST" and request.path == "/loyalty-api/api/event":
             return self._post_events(request)
         return _json(404, {"error": "not found"})
+
+    def _account(self, path: str) -> Response:
+        """GET account/card/{card} or account/{account} (doc: both ids are 3-64 of [a-zA-Z0-9._-])."""
+        by_card = path.startswith("card/")
+        wanted = path.removeprefix("card/") if by_card else path
+        if not ACCOUNT.fullmatch(wanted):
+            return _json(400, {"error": f"{'card' if by_card else 'account'} must be 3-64 of [a-zA-Z0-9._-]"})
+        if by_card:
+            found = next((a for a in self.accounts.values() if a["card"] == wanted), None)
+        else:
+            found = self.accounts.get(wanted)
+        return _json(200, found) if found else _json(404, {"error": "account not found"})
 
     def _token(self, request: Request) -> Response:
         expected = "Basic " + base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()

@@ -6,14 +6,15 @@ superseded, and quarantines again, with one more attempt, those that still canno
 """
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from loyalty_hub.dal import archive
 from loyalty_hub.dal.quarantine import QuarantineStore
 from loyalty_hub.errors import NotFound
-from loyalty_hub.models.quarantine import QuarantineRecord
+from loyalty_hub.models.datasync import DeliveryPointer
+from loyalty_hub.models.quarantine import DELIVERY, QuarantineRecord, display_id, quarantine_id
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -65,3 +66,43 @@ class QuarantineOps:
         for tenant_id, qids in by_tenant.items():
             self.store.delete(tenant_id, qids)
         return sum(len(q) for q in by_tenant.values())
+
+
+@dataclass
+class DeliveryQuarantine:
+    """The records of one delivery that could not be stored, written to QuarantineTable in one batch."""
+
+    pointer: DeliveryPointer
+    now: str
+    records: dict[str, QuarantineRecord] = field(default_factory=dict)
+
+    versions: dict[str, str] = field(default_factory=dict)  # entity id -> its raw `_lastModifiedAt`
+
+    def entity(self, entity_id: str, code: str, reason: str, raw_version: str | None = None) -> None:
+        self._add(entity_id, code, reason, self.versions.get(entity_id, "") if raw_version is None else raw_version)
+
+    def delivery(self, code: str, reason: str) -> None:
+        self._add(DELIVERY, code, reason, self.pointer.sha256)
+
+    def _add(self, entity_id: str, code: str, reason: str, raw_version: str | None) -> None:
+        qid = quarantine_id(self.pointer.domain, entity_id, raw_version if raw_version is not None else "")
+        self.records[qid] = QuarantineRecord(
+            tenant_id=self.pointer.tenant_id,
+            qid=qid,
+            domain=self.pointer.domain,
+            entity_id=display_id(entity_id),
+            code=code,
+            reason=reason,
+            pointer=self.pointer,
+            quarantined_at=self.now,
+            attempts=self.pointer.retry.get(qid, 0) + 1,
+        )
+
+    def flush(self, store: QuarantineStore) -> int:
+        """Writes the new records and settles the retried ones that stored this time; returns those."""
+        if self.records:
+            store.put_many(list(self.records.values()))
+        settled = [qid for qid in self.pointer.retry if qid not in self.records]
+        if settled:
+            store.delete(self.pointer.tenant_id, settled)
+        return len(settled)

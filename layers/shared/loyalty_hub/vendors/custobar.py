@@ -183,20 +183,10 @@ class Custobar:
         tenant, settings = found
         secret = self._secrets(tenant_id)
         items = self._customers.get_many(tenant_id, {m.customer_id for m in messages})
-        errors: dict[int, VendorError] = {}
         owners: dict[str, list[int]] = {}  # customer id -> the messages about it
         for index, message in enumerate(messages):
             owners.setdefault(message.customer_id, []).append(index)
-
-        customers: list[tuple[str, dict[str, Any]]] = []
-        for customer_id, item in items.items():
-            try:
-                customers.append((customer_id, customer_payload(item, settings, tenant.country)))
-            except (ValueError, TypeError, ArithmeticError, KeyError) as exc:
-                errors |= dict.fromkeys(owners[customer_id], _unmappable("customer", exc))
-        left_out = sum(1 for cid, payload in customers if phone_left_out(items[cid], payload))
-        if left_out:
-            vendor_metric(self.name, tenant_id, "InvalidPhoneLeftOut", left_out)
+        customers, errors = self._customer_records(tenant_id, items, settings, tenant.country, owners)
         upload = partial(self._upload, settings, secret, "customers")
         for chunk in _chunks(customers):
             for customer_id, error in isolate(chunk, upload, time_left=time_left).items():
@@ -208,7 +198,41 @@ class Custobar:
             if index not in errors:
                 for bill_id in message.bill_ids:
                     listed.setdefault(bill_id, []).append(index)
+        rows, unmapped = self._sale_records(tenant_id, items, listed)
+        errors |= unmapped
+        upload = partial(self._upload, settings, secret, "sales")
+        for chunk in _chunks(rows):
+            for bill_id, error in isolate(chunk, upload, time_left=time_left).items():
+                errors |= dict.fromkeys(listed[bill_id], error)
+        return errors
+
+    def _customer_records(
+        self,
+        tenant_id: str,
+        items: dict[str, dict[str, Any]],
+        settings: CustobarSettings,
+        country: str,
+        owners: dict[str, list[int]],
+    ) -> tuple[list[tuple[str, dict[str, Any]]], dict[int, VendorError]]:
+        """Each customer's upload record, or the error that fails the messages about it."""
+        customers: list[tuple[str, dict[str, Any]]] = []
+        errors: dict[int, VendorError] = {}
+        for customer_id, item in items.items():
+            try:
+                customers.append((customer_id, customer_payload(item, settings, country)))
+            except (ValueError, TypeError, ArithmeticError, KeyError) as exc:
+                errors |= dict.fromkeys(owners[customer_id], _unmappable("customer", exc))
+        left_out = sum(1 for cid, payload in customers if phone_left_out(items[cid], payload))
+        if left_out:
+            vendor_metric(self.name, tenant_id, "InvalidPhoneLeftOut", left_out)
+        return customers, errors
+
+    def _sale_records(
+        self, tenant_id: str, items: dict[str, dict[str, Any]], listed: dict[str, list[int]]
+    ) -> tuple[list[tuple[str, dict[str, Any]]], dict[int, VendorError]]:
+        """The sale rows of the listed bills, or the error that fails the messages naming a bill."""
         rows: list[tuple[str, dict[str, Any]]] = []
+        errors: dict[int, VendorError] = {}
         ledgers = {cid: orjson.loads(item.get("ledger") or "{}") for cid, item in items.items()}
         counted = {bid for ledger in ledgers.values() for bid in counted_bills(ledger)}
         for bill_id, bill in sorted(self._entities.bodies(tenant_id, "Bills", listed).items()):
@@ -220,11 +244,7 @@ class Custobar:
                 rows += [(bill_id, row) for row in sale_rows(bill, owner, bill_id in counted, paid_at=entry.get("t"))]
             except (ValueError, TypeError, ArithmeticError, KeyError) as exc:
                 errors |= dict.fromkeys(listed[bill_id], _unmappable("sale", exc))
-        upload = partial(self._upload, settings, secret, "sales")
-        for chunk in _chunks(rows):
-            for bill_id, error in isolate(chunk, upload, time_left=time_left).items():
-                errors |= dict.fromkeys(listed[bill_id], error)
-        return errors
+        return rows, errors
 
     def _upload(
         self, settings: CustobarSettings, secret: dict[str, Any], kind: str, records: list[dict[str, Any]]
