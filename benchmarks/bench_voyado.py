@@ -15,7 +15,7 @@ from moto import mock_aws
 from loyalty_hub import aws
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.tenants import TenantStore
-from loyalty_hub.models.tenant import VoyadoSettings
+from loyalty_hub.models.vendors import VoyadoSettings
 from loyalty_hub.remote.errors import RetryableError
 from loyalty_hub.vendors.voyado import Voyado, shop_bucket
 from loyalty_hub_dev.sandboxes.voyado import VoyadoSandbox

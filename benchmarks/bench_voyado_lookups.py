@@ -23,7 +23,8 @@ from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.logic import capture, ingest
 from loyalty_hub.models.enrichment import EnrichmentUpdate
-from loyalty_hub.models.tenant import Place, Tenant, Vendors, VoyadoSettings
+from loyalty_hub.models.tenant import Place, Tenant
+from loyalty_hub.models.vendors import Vendors, VoyadoSettings
 from loyalty_hub.vendors.voyado import Voyado, shop_bucket
 from loyalty_hub.vendors.worker import process_batch
 from loyalty_hub_dev.sandboxes.voyado import VoyadoSandbox

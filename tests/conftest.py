@@ -14,35 +14,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
-from loyalty_hub import aws, config
-from loyalty_hub.dal import snapshots, tenants
-from loyalty_hub.logic import capture, customer_api, ingest, pull, reconcile, webhook
+from loyalty_hub import warm
 from loyalty_hub.models.tenant import Tenant
 from loyalty_hub.observability import logger
-from loyalty_hub.remote import http as vendor_http
-from loyalty_hub.storyous import api as storyous_api
 from tests.support.doubles import LogCapture
 from tests.support.stack import REGION, Stack, add_tenant, create_stack
 
 
 def reset_caches() -> None:
-    """Everything an execution environment keeps warm: clients, settings, tenants, secrets."""
-    aws.reset()
-    config.load.cache_clear()
-    webhook.default_deps.cache_clear()
-    ingest.default_deps.cache_clear()
-    customer_api.default_deps.cache_clear()
-    capture.default_deps.cache_clear()
-    pull.default_deps.cache_clear()
-    reconcile.default_deps.cache_clear()
-    storyous_api.reset_tokens()
-    vendor_http.reset_sessions()
-    snapshots.forget_all()
-    tenants.clear_cache()
-    parameters.clear_caches()
+    """Everything an execution environment keeps warm, as the package registers it (loyalty_hub.warm)."""
+    warm.forget_all()
 
 
 @pytest.fixture(autouse=True)

@@ -52,8 +52,6 @@ class Stack:
             "SNAPSHOT_BUCKET": self.snapshot_bucket,
             "INGEST_QUEUE_URL": self.ingest_queue_url,
             "SECRETS_PREFIX": SECRETS_PREFIX,
-            "CUSTOBAR_QUEUE_URL": self.custobar_queue_url,
-            "CUSTOBAR_DLQ_URL": self.custobar_dlq_url,
             "VENDOR_QUEUES": json.dumps(
                 {
                     "custobar": self.custobar_queue_url,
@@ -61,10 +59,13 @@ class Stack:
                     "orderingstack": self.orderingstack_queue_url,
                 }
             ),
-            "ORDERINGSTACK_QUEUE_URL": self.orderingstack_queue_url,
-            "ORDERINGSTACK_DLQ_URL": self.orderingstack_dlq_url,
-            "VOYADO_QUEUE_URL": self.voyado_queue_url,
-            "VOYADO_DLQ_URL": self.voyado_dlq_url,
+            "VENDOR_DEAD_LETTER_QUEUES": json.dumps(
+                {
+                    "custobar": self.custobar_dlq_url,
+                    "voyado": self.voyado_dlq_url,
+                    "orderingstack": self.orderingstack_dlq_url,
+                }
+            ),
             "RATE_LIMIT_TABLE": self.rate_limit_table,
             "SYNC_STATE_TABLE": self.sync_state_table,
             "QUARANTINE_TABLE": self.quarantine_table,

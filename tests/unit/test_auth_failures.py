@@ -15,8 +15,9 @@ from loyalty_hub.dal.entities import EntityStore
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.dal.vendor_ledger import VendorLedger
 from loyalty_hub.logic import ingest
-from loyalty_hub.models.tenant import CustobarSettings, OrderingStackSettings, Place, Tenant, Vendors, VoyadoSettings
+from loyalty_hub.models.tenant import Place, Tenant
 from loyalty_hub.models.vendor_message import VendorMessage
+from loyalty_hub.models.vendors import CustobarSettings, OrderingStackSettings, Vendors, VoyadoSettings
 from loyalty_hub.vendors import orderingstack
 from loyalty_hub.vendors.custobar import Custobar
 from loyalty_hub.vendors.orderingstack import OrderingStack

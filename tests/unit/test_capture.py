@@ -11,7 +11,8 @@ from botocore.exceptions import ClientError
 from functions.capture import app as capture_app
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.logic import capture, ingest
-from loyalty_hub.models.tenant import CustobarSettings, Place, Tenant, Vendors
+from loyalty_hub.models.tenant import Place, Tenant
+from loyalty_hub.models.vendors import CustobarSettings, Vendors
 from tests.support.deliveries import archive, bill
 from tests.support.events import load
 from tests.support.stack import MERCHANT, PLACE, REGION, Stack, add_tenant

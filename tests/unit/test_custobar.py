@@ -12,18 +12,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from functions.custobar import app as custobar_app
+from functions.vendors import app as vendors_app
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.entities import EntityStore
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.logic import ingest
-from loyalty_hub.models.tenant import CustobarSettings, Place, Tenant, Vendors
+from loyalty_hub.models.tenant import Place, Tenant
 from loyalty_hub.models.vendor_message import VendorMessage
+from loyalty_hub.models.vendors import CustobarSettings, Vendors
 from loyalty_hub.remote import backoff
 from loyalty_hub.remote.errors import PermanentError
 from loyalty_hub.remote.http import retry_after_seconds
-from loyalty_hub.vendors import worker
-from loyalty_hub.vendors.custobar import Custobar, cents, customer_payload, e164, external_id, sale_rows
+from loyalty_hub.vendors import wiring, worker
+from loyalty_hub.vendors.custobar import Custobar
+from loyalty_hub.vendors.custobar_records import cents, customer_payload, e164, external_id, sale_rows
 from loyalty_hub.vendors.worker import process_batch
 from loyalty_hub_dev.sandboxes.custobar import CustobarSandbox
 from tests.support.deliveries import archive, bill
@@ -325,11 +327,10 @@ def test_malformed_messages_and_unknown_tenants_are_dead_lettered(stack: Stack, 
 def test_the_handler_wires_the_worker(
     stack: Stack, custobar: Custobar, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    custobar_app._custobar.cache_clear()
-    settings = custobar_app._custobar()[1]
-    monkeypatch.setattr(custobar_app, "_custobar", lambda: (custobar, settings))
+    settings = wiring.vendor("custobar")[1]
+    monkeypatch.setattr(wiring, "vendor", lambda _: (custobar, settings))
     messages = seed(stack, 3)
-    result = custobar_app.lambda_handler(sqs_event([m.model_dump_json() for m in messages]), lambda_context)
+    result = vendors_app.custobar(sqs_event([m.model_dump_json() for m in messages]), lambda_context)
     assert result == {"batchItemFailures": []}
 
 
@@ -372,10 +373,9 @@ def test_the_sample_sqs_event_is_uploaded(
 ) -> None:
     data = [bill("TM2024023171", "M4E6D346F7257504B", 89, "2024-07-10T09:02:15+02:00", "2024-07-10T07:02:16Z")]
     ingest.ingest_delivery(ingest.default_deps(), archive(stack.raw_bucket, MERCHANT, PLACE, "Bills", data))
-    custobar_app._custobar.cache_clear()
-    settings = custobar_app._custobar()[1]
-    monkeypatch.setattr(custobar_app, "_custobar", lambda: (custobar, settings))
-    result = custobar_app.lambda_handler(load("custobar/sqs-change.json"), lambda_context)
+    settings = wiring.vendor("custobar")[1]
+    monkeypatch.setattr(wiring, "vendor", lambda _: (custobar, settings))
+    result = vendors_app.custobar(load("custobar/sqs-change.json"), lambda_context)
     assert result == {"batchItemFailures": []}
     assert list(sandbox.customers) == ["sty-M4E6D346F7257504B"] and list(sandbox.sales) == ["TM2024023171-0"]
 

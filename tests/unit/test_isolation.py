@@ -17,8 +17,9 @@ from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.entities import EntityStore
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.logic import ingest
-from loyalty_hub.models.tenant import CustobarSettings, Place, Tenant, Vendors, VoyadoSettings
+from loyalty_hub.models.tenant import Place, Tenant
 from loyalty_hub.models.vendor_message import VendorMessage
+from loyalty_hub.models.vendors import CustobarSettings, Vendors, VoyadoSettings
 from loyalty_hub.remote.errors import PermanentError
 from loyalty_hub.vendors.custobar import Custobar
 from loyalty_hub.vendors.isolate import isolate

@@ -12,16 +12,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from functions.orderingstack import app as orderingstack_app
+from functions.vendors import app as vendors_app
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.dal.vendor_ledger import VendorLedger
 from loyalty_hub.logic import ingest
 from loyalty_hub.models.enrichment import EnrichmentUpdate
-from loyalty_hub.models.tenant import OrderingStackSettings, Place, Tenant, Vendors
+from loyalty_hub.models.tenant import Place, Tenant
 from loyalty_hub.models.vendor_message import VendorMessage
+from loyalty_hub.models.vendors import OrderingStackSettings, Vendors
 from loyalty_hub.remote.errors import PermanentError, RetryableError
-from loyalty_hub.vendors import orderingstack
+from loyalty_hub.vendors import orderingstack, wiring
 from loyalty_hub.vendors.orderingstack import OrderingStack, account_id, event_id
 from loyalty_hub_dev.sandboxes.orderingstack import OrderingStackSandbox
 from tests.support.deliveries import archive, bill, customer_item
@@ -224,11 +225,10 @@ def test_the_handler_and_its_sample_event(
 ) -> None:
     sandbox.add_account(account_id("M4E6D346F7257504B"), points=1)
     purchases(stack, "M4E6D346F7257504B", ["TM2024023171"])
-    orderingstack_app._orderingstack.cache_clear()
-    settings = orderingstack_app._orderingstack()[1]
-    monkeypatch.setattr(orderingstack_app, "_orderingstack", lambda: (vendor, settings))
+    settings = wiring.vendor("orderingstack")[1]
+    monkeypatch.setattr(wiring, "vendor", lambda _: (vendor, settings))
     event = load("orderingstack/sqs-change.json")
-    assert orderingstack_app.lambda_handler(event, lambda_context) == {"batchItemFailures": []}
+    assert vendors_app.orderingstack(event, lambda_context) == {"batchItemFailures": []}
     assert list(sandbox.events) == [event_id(MERCHANT, "TM2024023171")]
 
 

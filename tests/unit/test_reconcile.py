@@ -17,8 +17,9 @@ from loyalty_hub.dal.customers import CustomerStore, customer_pk
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.logic import reconcile
 from loyalty_hub.logic.reconcile import SQS_DEAD_LETTER_REASON, ReconcileDeps
-from loyalty_hub.models.tenant import CustobarSettings, Place, Tenant, Vendors, VoyadoSettings
+from loyalty_hub.models.tenant import Place, Tenant
 from loyalty_hub.models.vendor_message import VendorMessage
+from loyalty_hub.models.vendors import CustobarSettings, Vendors, VoyadoSettings
 from loyalty_hub.remote.errors import PermanentError, VendorError
 from loyalty_hub.rules.timestamps import format_timestamp
 from loyalty_hub.vendors.worker import process_batch

@@ -16,7 +16,8 @@ from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.logic import ingest, reconcile
 from loyalty_hub.logic.reconcile import ReconcileDeps
 from loyalty_hub.logic.resend import ResendDeps, resend
-from loyalty_hub.models.tenant import CustobarSettings, Place, Tenant, Vendors
+from loyalty_hub.models.tenant import Place, Tenant
+from loyalty_hub.models.vendors import CustobarSettings, Vendors
 from loyalty_hub.vendors.custobar import Custobar
 from loyalty_hub.vendors.worker import process_batch
 from loyalty_hub_dev.sandboxes.custobar import CustobarSandbox

@@ -141,11 +141,34 @@ def test_reconcile_may_read_the_depth_of_every_queue_it_measures() -> None:
     assert measured <= _granted("ReconcileFunction", "sqs:GetQueueAttributes")
 
 
-@pytest.mark.parametrize("function", ["CustobarFunction", "VoyadoFunction", "OrderingStackFunction"])
-def test_vendor_workers_may_defer_onto_their_own_queue_and_dead_letter(function: str) -> None:
+VENDOR_FUNCTIONS = {
+    r["Properties"]["Handler"].removeprefix("app."): name
+    for name, r in FUNCTIONS.items()
+    if r["Properties"]["CodeUri"] == "functions/vendors"
+}
+
+
+def test_every_registered_vendor_has_its_function_queues_and_alarms_and_nothing_else() -> None:
+    from loyalty_hub.models.vendors import VENDORS  # noqa: PLC0415
+
+    assert set(VENDOR_FUNCTIONS) == set(VENDORS)
+    for variable in ("VENDOR_QUEUES", "VENDOR_DEAD_LETTER_QUEUES"):
+        for function in [*VENDOR_FUNCTIONS.values(), "CaptureFunction", "ReconcileFunction"]:
+            variables = FUNCTIONS[function]["Properties"]["Environment"]["Variables"]
+            if variable in variables:
+                assert set(json.loads(re.sub(r"\$\{\w+\}", "x", variables[variable]["Fn::Sub"]))) == set(VENDORS)
+    for vendor in VENDORS:
+        assert _alarmed("LoyaltyHub", "AuthFailed", "vendor", vendor)
+
+
+@pytest.mark.parametrize("vendor", sorted(VENDOR_FUNCTIONS))
+def test_vendor_workers_may_defer_onto_their_own_queue_and_dead_letter(vendor: str) -> None:
+    function = VENDOR_FUNCTIONS[vendor]
     variables = FUNCTIONS[function]["Properties"]["Environment"]["Variables"]
-    own = {v["Ref"] for k, v in variables.items() if k.endswith(("_QUEUE_URL", "_DLQ_URL")) and k != "INGEST_QUEUE_URL"}
-    assert len(own) == 2 and own <= _granted(function, "sqs:SendMessage")
+    queues = dict(re.findall(r'"(\w+)": "\$\{(\w+)\}"', variables["VENDOR_QUEUES"]["Fn::Sub"]))
+    dlqs = dict(re.findall(r'"(\w+)": "\$\{(\w+)\}"', variables["VENDOR_DEAD_LETTER_QUEUES"]["Fn::Sub"]))
+    assert {queues[vendor], dlqs[vendor]} <= _granted(function, "sqs:SendMessage")
+    assert queues[vendor] in _granted(function, "sqs:ChangeMessageVisibility")
 
 
 def test_our_policies_name_their_resources_and_use_no_policy_templates() -> None:

@@ -13,17 +13,19 @@ from werkzeug.wrappers import Response
 
 from functions.capture import app as capture_app
 from functions.ingest import app as ingest_app
-from functions.voyado import app as voyado_app
+from functions.vendors import app as vendors_app
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.ratelimit import TokenBucket
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.logic import ingest
 from loyalty_hub.models.enrichment import EnrichmentUpdate
-from loyalty_hub.models.tenant import CustobarSettings, Place, Tenant, Vendors, VoyadoSettings
+from loyalty_hub.models.tenant import Place, Tenant
 from loyalty_hub.models.vendor_message import VendorMessage
+from loyalty_hub.models.vendors import CustobarSettings, Vendors, VoyadoSettings
 from loyalty_hub.remote.errors import AUTH_RETRY_SECONDS, PermanentError, RetryableError
 from loyalty_hub.rules.lookups import lookup_identity, wants_lookup
 from loyalty_hub.rules.timestamps import format_timestamp
+from loyalty_hub.vendors import wiring
 from loyalty_hub.vendors.voyado import Voyado, shop_bucket
 from loyalty_hub_dev.sandboxes.voyado import VoyadoSandbox, promotion
 from tests.support.deliveries import archive, bill, customer_item
@@ -329,7 +331,6 @@ def test_the_handler_and_its_sample_event(
     stack: Stack, voyado: Voyado, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     loyalty(stack, "M4E6D346F7257504B", "alena@example.cz")
-    voyado_app._voyado.cache_clear()
-    settings = voyado_app._voyado()[1]
-    monkeypatch.setattr(voyado_app, "_voyado", lambda: (voyado, settings))
-    assert voyado_app.lambda_handler(load("voyado/sqs-change.json"), lambda_context) == {"batchItemFailures": []}
+    settings = wiring.vendor("voyado")[1]
+    monkeypatch.setattr(wiring, "vendor", lambda _: (voyado, settings))
+    assert vendors_app.voyado(load("voyado/sqs-change.json"), lambda_context) == {"batchItemFailures": []}

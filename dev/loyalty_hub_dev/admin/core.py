@@ -15,7 +15,8 @@ from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.errors import NotFound
 from loyalty_hub.logic.webhook import WEBHOOK_SECRET_KEYS
 from loyalty_hub.models.ids import is_valid_id
-from loyalty_hub.models.tenant import CustobarSettings, OrderingStackSettings, Place, Tenant, VoyadoSettings
+from loyalty_hub.models.tenant import Place, Tenant
+from loyalty_hub.models.vendors import CustobarSettings, OrderingStackSettings, VoyadoSettings
 from loyalty_hub.secrets import USES
 from loyalty_hub_dev.admin.records import RecordOps
 from loyalty_hub_dev.admin.secrets import SecretStore

@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
+from loyalty_hub.models.vendors import VENDORS as REGISTERED
 from loyalty_hub_dev.admin.target import LOCAL_STATE
 
-VENDORS = ["custobar", "voyado", "orderingstack"]
+VENDORS = sorted(REGISTERED)
 
 
 def _place(value: str) -> tuple[str, str]:

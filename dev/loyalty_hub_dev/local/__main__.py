@@ -10,6 +10,7 @@ from types import FrameType
 
 from loyalty_hub_dev.admin import LOCAL_STATE, Admin, Target
 from loyalty_hub_dev.local.client import http_json, wait_for
+from loyalty_hub_dev.local.console import PortInUse, install
 from loyalty_hub_dev.local.stack import (
     CUSTOBAR_TOKEN,
     ORDERINGSTACK_CLIENT,
@@ -21,6 +22,7 @@ from loyalty_hub_dev.local.stack import (
 from loyalty_hub_dev.local.template import ROOT
 
 DEMO_MERCHANT = "60b6512e66943300381c2d24"
+LOGS = Path(".local/logs")
 DEMO_PLACE = "60b6512e66943300381c2d25"
 DEMO_CUSTOMER = "M4E6D346F7257504B"
 DEMO_EMAIL = "alena@example.cz"
@@ -146,8 +148,25 @@ def main() -> int:
     cli.add_argument("--no-demo", action="store_true", help="start empty: no tenant, no replayed delivery")
     cli.add_argument("--state", type=Path, default=LOCAL_STATE, help="where to write the endpoints and names")
     cli.add_argument("--trace-calls", type=Path, help="write every AWS call of every function to this JSONL file")
+    cli.add_argument("--logs", type=Path, default=LOGS, help="each function's log lines and metrics: <dir>/<fn>.jsonl")
+    cli.add_argument(
+        "--verbose", action="store_true", help="print the functions' log lines too, each with its function"
+    )
     args = cli.parse_args()
-    stack = LocalStack(
+    install(args.logs, verbose=args.verbose)
+    try:
+        stack = start(args)
+    except PortInUse as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    stack.write_state(args.state)
+    print(f"the local stack keeps its state in memory: a restart starts empty. Logs: {args.logs}/<function>.jsonl")
+    _serve(stack, args)
+    return 0
+
+
+def start(args: argparse.Namespace) -> LocalStack:
+    return LocalStack(
         api_port=args.api_port,
         aws_port=args.aws_port,
         custobar_port=args.custobar_port,
@@ -156,8 +175,11 @@ def main() -> int:
         storyous_port=args.storyous_port,
         control_port=args.control_port,
         trace_calls=args.trace_calls,
+        console=True,
     ).start()
-    stack.write_state(args.state)
+
+
+def _serve(stack: LocalStack, args: argparse.Namespace) -> None:
     stopped = False
 
     def stop(signum: int, _: FrameType | None) -> None:
@@ -175,7 +197,6 @@ def main() -> int:
         demo(stack, args.state)
     print(f"ready: {stack.api_url}", flush=True)
     signal.pause()
-    return 0
 
 
 if __name__ == "__main__":

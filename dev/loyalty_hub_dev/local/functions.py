@@ -10,6 +10,7 @@ from typing import Any
 
 from loyalty_hub_dev.local import template
 from loyalty_hub_dev.local.apigw import LambdaContext
+from loyalty_hub_dev.local.console import invoked
 from loyalty_hub_dev.local.sources import Schedule
 from loyalty_hub_dev.local.trace import CallTrace
 
@@ -29,7 +30,9 @@ class Function:
         return LambdaContext(self.logical_id, deadline_ms=int(time.time() * 1000) + self.timeout_seconds * 1000)
 
 
-def load_functions(resolver: template.Resolver, *, traced: bool) -> tuple[dict[str, Function], dict[str, Schedule]]:
+def load_functions(
+    resolver: template.Resolver, *, traced: bool, console: bool = False
+) -> tuple[dict[str, Function], dict[str, Schedule]]:
     """Every function of the template, and the schedules that fire them; sets the shared environment."""
     functions: dict[str, Function] = {}
     schedules: dict[str, Schedule] = {}
@@ -45,6 +48,8 @@ def load_functions(resolver: template.Resolver, *, traced: bool) -> tuple[dict[s
                 raise RuntimeError(f"{key} differs between functions; the local stack cannot host both")
         module_name, attribute = props["Handler"].rsplit(".", 1)
         handler = _lazy(f"{props['CodeUri'].replace('/', '.')}.{module_name}", attribute)
+        if console:  # one line per run on the console; the function's own output to its log file
+            handler = invoked(logical_id, handler)
         functions[logical_id] = Function(
             logical_id,
             CallTrace.wrap(logical_id, handler) if traced else handler,

@@ -27,6 +27,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from loyalty_hub_dev.local import template
 from loyalty_hub_dev.local.apigw import ApiGatewayWsgi, Route
+from loyalty_hub_dev.local.console import check_ports
 from loyalty_hub_dev.local.functions import Function, load_functions
 from loyalty_hub_dev.local.resources import create_resources
 from loyalty_hub_dev.local.sources import REGION, Schedule, poll_sqs, poll_stream
@@ -57,6 +58,7 @@ class LocalStack:
     stage: str = "dev"
     prefix: str = "loyalty-hub-local"
     trace_calls: Path | None = None  # every AWS call of every function, to this file (local/trace.py)
+    console: bool = False  # one line per invocation; functions' output to their log files (local/console.py)
     names: dict[str, str] = field(default_factory=dict)
     functions: dict[str, Function] = field(default_factory=dict)
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -106,6 +108,18 @@ class LocalStack:
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> "LocalStack":
+        check_ports(
+            [
+                ("AWS, moto", self.aws_port, "--aws-port"),
+                ("the API", self.api_port, "--api-port"),
+                ("Custobar sandbox", self.custobar_port, "--custobar-port"),
+                ("Voyado sandbox", self.voyado_port, "--voyado-port"),
+                ("OrderingStack sandbox", self.orderingstack_port, "--orderingstack-port"),
+                ("Storyous sandbox", self.storyous_port, "--storyous-port"),
+                ("schedule control", self.control_port, "--control-port"),
+            ],
+            HOST,
+        )
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's access log: one line per queue poll
         self._aws = ThreadedMotoServer(ip_address=HOST, port=self.aws_port, verbose=False)
         self._aws.start()
@@ -122,7 +136,9 @@ class LocalStack:
         resolver = self._create_resources()
         if self.trace_calls is not None:
             CallTrace(self.trace_calls, resolver.describe())
-        self.functions, self.schedules = load_functions(resolver, traced=self.trace_calls is not None)
+        self.functions, self.schedules = load_functions(
+            resolver, traced=self.trace_calls is not None, console=self.console
+        )
         api = ApiGatewayWsgi(self._routes(), stage=self.stage, access_log=True)
         self._api = make_server(HOST, self.api_port, api, threaded=True)
         self._spawn(self._api.serve_forever, "api")

@@ -1,10 +1,10 @@
 """Environment settings, validated when a handler first runs (never at import)."""
 
 import os
-from functools import cache
 
 from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError
 
+from loyalty_hub import warm
 from loyalty_hub.errors import ConfigurationError
 
 
@@ -51,7 +51,7 @@ class PullSettings(TenantSettings):
     PULL_MAX_WAIT_SECONDS: int = Field(default=60, ge=0, description="a longer Retry-After defers to the next run")
 
 
-@cache
+@warm.cached
 def load[S: _Settings](model: type[S]) -> S:
     """Validate the process environment against `model` once per execution environment."""
     try:
@@ -73,31 +73,18 @@ class CaptureSettings(TenantSettings):
     VENDOR_QUEUES: Json[dict[str, str]]
 
 
-class CustobarWorkerSettings(TenantSettings):
-    # Vendor-specific names: the local stack runs every function in one process and one environment.
+class VendorWorkerSettings(TenantSettings):
+    """Every vendor worker's settings; the same names and values for all of them (the local stack runs
+    every function in one process), each worker picking its own queues by its vendor's name."""
+
+    VENDOR_QUEUES: Json[dict[str, str]]  # {"custobar": "<queue url>", ...}: deferrals go back there
+    VENDOR_DEAD_LETTER_QUEUES: Json[dict[str, str]]
+    VENDOR_MAX_RECEIVES: int = Field(default=5, ge=1, description="the vendor queues' maxReceiveCount")
     CUSTOMERS_TABLE: str = Field(min_length=1)
-    ENTITIES_TABLE: str = Field(min_length=1)
-    CUSTOBAR_QUEUE_URL: str = Field(min_length=1)
-    CUSTOBAR_DLQ_URL: str = Field(min_length=1)
-    CUSTOBAR_MAX_RECEIVES: int = Field(default=5, ge=1, description="the queue's maxReceiveCount")
-
-
-class VoyadoWorkerSettings(TenantSettings):
-    CUSTOMERS_TABLE: str = Field(min_length=1)
-    RATE_LIMIT_TABLE: str = Field(min_length=1)
-    INGEST_QUEUE_URL: str = Field(min_length=1)
-    VOYADO_QUEUE_URL: str = Field(min_length=1)
-    VOYADO_DLQ_URL: str = Field(min_length=1)
-    VOYADO_MAX_RECEIVES: int = Field(default=5, ge=1, description="the queue's maxReceiveCount")
-
-
-class OrderingStackWorkerSettings(TenantSettings):
-    CUSTOMERS_TABLE: str = Field(min_length=1)
-    VENDOR_LEDGER_TABLE: str = Field(min_length=1)
-    INGEST_QUEUE_URL: str = Field(min_length=1)
-    ORDERINGSTACK_QUEUE_URL: str = Field(min_length=1)
-    ORDERINGSTACK_DLQ_URL: str = Field(min_length=1)
-    ORDERINGSTACK_MAX_RECEIVES: int = Field(default=5, ge=1, description="the queue's maxReceiveCount")
+    ENTITIES_TABLE: str = ""  # Custobar: the bills it uploads as sales
+    RATE_LIMIT_TABLE: str = ""  # Voyado: the shop's token bucket
+    VENDOR_LEDGER_TABLE: str = ""  # OrderingStack: the events posted
+    INGEST_QUEUE_URL: str = ""  # Voyado, OrderingStack: enrichment goes back through ingest
 
 
 class ReconcileSettings(TenantSettings):

@@ -6,31 +6,27 @@ Read through Powertools Parameters, which caches each value in memory for `max_a
 """
 
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, get_args
+from typing import Any
 
 from aws_lambda_powertools.utilities import parameters
 
+from loyalty_hub import warm
 from loyalty_hub.auth import DAILYSTORY_KEY_HASHES
 from loyalty_hub.config import TenantSettings
 from loyalty_hub.errors import ConfigurationError, SecretMissing, Unavailable
+from loyalty_hub.models.vendors import VENDORS
 
-Use = Literal["webhook", "dailystory", "storyous", "custobar", "voyado", "orderingstack"]
-USES: tuple[Use, ...] = get_args(Use)
-
-# The values each use holds; the function of that use reads these and nothing else.
-KEYS: Mapping[Use, tuple[str, ...]] = {
+# The values each use holds; the function of that use reads these and nothing else. A vendor's use is
+# its name, holding the secret keys the vendor table names.
+KEYS: Mapping[str, tuple[str, ...]] = {
     "webhook": ("storyous_webhook_secret", "storyous_webhook_secret_previous"),  # the Storyous webhook
     "dailystory": (DAILYSTORY_KEY_HASHES,),  # the customer API
     "storyous": ("storyous_client_id", "storyous_client_secret"),  # the Storyous pull
-    "custobar": ("custobar_token", "custobar_username", "custobar_password"),
-    "voyado": ("voyado_api_key",),
-    "orderingstack": (
-        "orderingstack_client_id",
-        "orderingstack_client_secret",
-        "orderingstack_username",
-        "orderingstack_password",
-    ),
+    **{name: spec.secret_keys for name, spec in VENDORS.items()},
 }
+Use = str  # one of KEYS
+USES: tuple[Use, ...] = tuple(KEYS)
+warm.forgets(parameters.clear_caches)  # Powertools keeps each secret for SECRET_CACHE_SECONDS
 
 
 def secret_name(prefix: str, use: Use, tenant_id: str) -> str:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from botocore.exceptions import BotoCoreError, ClientError
 
+from loyalty_hub import warm
 from loyalty_hub.errors import Unavailable
 
 if TYPE_CHECKING:
@@ -117,6 +118,7 @@ def _remember(key: tuple[str, str], snapshot: Snapshot) -> None:
         _memory.popitem(last=False)
 
 
+@warm.forgets
 def forget_all() -> None:
     """Drop the in-memory copies (tests: a cold execution environment)."""
     _memory.clear()

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
-from loyalty_hub import aws
+from loyalty_hub import aws, warm
 from loyalty_hub.config import TenantSettings
 from loyalty_hub.dal.codec import from_item, to_item
 from loyalty_hub.errors import ConfigurationError, NotFound, Unavailable
@@ -98,6 +98,7 @@ def _remember[V](cache: "OrderedDict[tuple[str, str], V]", key: tuple[str, str],
         cache.popitem(last=False)
 
 
+@warm.forgets
 def clear_cache() -> None:
     _cache.clear()
     _unknown.clear()

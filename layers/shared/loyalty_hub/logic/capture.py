@@ -6,18 +6,18 @@ carry only ids; vendor workers read the latest state when they send, so duplicat
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from loyalty_hub import aws, config
+from loyalty_hub import aws, config, warm
 from loyalty_hub.config import CaptureSettings
 from loyalty_hub.dal import queues
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.errors import Unavailable
 from loyalty_hub.models.customer import VIEW_FIELDS
 from loyalty_hub.models.vendor_message import VendorMessage
+from loyalty_hub.models.vendors import VENDORS
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -38,18 +38,9 @@ class CaptureDeps:
         )
 
 
-@cache
+@warm.cached
 def default_deps() -> CaptureDeps:
     return CaptureDeps.from_settings(config.load(CaptureSettings))
-
-
-# Changes a vendor does not need to hear about: a vendor's own enrichment (points) must not trigger the
-# call that produced it.
-IGNORED_BY: Mapping[str, frozenset[str]] = {"voyado": frozenset({"points"}), "orderingstack": frozenset({"points"})}
-# A vendor that only reads, by an identifier, hears only of changes to it: Voyado is asked by email (or
-# its own contact id), so a bill, a name or a consent changes nothing it could answer. Its answers age
-# out through reconcile's refresh instead.
-ONLY_FOR: Mapping[str, frozenset[str]] = {"voyado": frozenset({"email"})}
 
 
 @dataclass(frozen=True)
@@ -80,8 +71,8 @@ def fan_out(deps: CaptureDeps, change: Change) -> list[str]:
         v
         for v in deps.tenants.get(message.tenant_id).vendors.enabled()
         if v in deps.queues
-        and not change.fields <= IGNORED_BY.get(v, frozenset())
-        and (v not in ONLY_FOR or change.fields & ONLY_FOR[v])
+        and not change.fields <= VENDORS[v].ignores
+        and ((wants := VENDORS[v].wants) is None or change.fields & wants)
     ]
     body = message.model_dump_json()
     for vendor in vendors:

@@ -4,11 +4,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from loyalty_hub import aws, config, secrets
+from loyalty_hub import aws, config, secrets, warm
 from loyalty_hub.auth import DAILYSTORY_KEY_HASHES, api_credentials, key_matches
 from loyalty_hub.config import CustomerApiSettings
 from loyalty_hub.dal.customers import CustomerStore
@@ -42,7 +41,7 @@ class CustomerApiDeps:
         )
 
 
-@cache
+@warm.cached
 def default_deps() -> CustomerApiDeps:
     return CustomerApiDeps.from_settings(config.load(CustomerApiSettings))
 

@@ -11,10 +11,9 @@ projection is applied again, which is harmless because ledger entries carry thei
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from loyalty_hub import aws, config
+from loyalty_hub import aws, config, warm
 from loyalty_hub.config import IngestSettings
 from loyalty_hub.dal import archive
 from loyalty_hub.dal.customers import CustomerStore
@@ -55,7 +54,7 @@ class IngestDeps:
         )
 
 
-@cache
+@warm.cached
 def default_deps() -> IngestDeps:
     return IngestDeps.from_settings(config.load(IngestSettings))
 

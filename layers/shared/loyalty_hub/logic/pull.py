@@ -16,12 +16,11 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from loyalty_hub import aws, config, secrets
+from loyalty_hub import aws, config, secrets, warm
 from loyalty_hub.config import PullSettings
 from loyalty_hub.dal.entities import EntityStore
 from loyalty_hub.dal.syncstate import PullCursor, SyncStateStore
@@ -65,7 +64,7 @@ class PullDeps:
         )
 
 
-@cache
+@warm.cached
 def default_deps() -> PullDeps:
     return PullDeps.from_settings(config.load(PullSettings))
 

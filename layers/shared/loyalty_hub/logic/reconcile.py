@@ -8,10 +8,9 @@ A run is bounded by the time it has; whatever is left waits for the next run.
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from loyalty_hub import aws, config
+from loyalty_hub import aws, config, warm
 from loyalty_hub.config import ReconcileSettings
 from loyalty_hub.dal import queues
 from loyalty_hub.dal.customers import CustomerStore
@@ -61,7 +60,7 @@ class ReconcileDeps:
         )
 
 
-@cache
+@warm.cached
 def default_deps() -> ReconcileDeps:
     return ReconcileDeps.from_settings(config.load(ReconcileSettings))
 

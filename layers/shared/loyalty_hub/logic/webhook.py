@@ -8,10 +8,9 @@ import secrets as random_secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from loyalty_hub import aws, config, secrets
+from loyalty_hub import aws, config, secrets, warm
 from loyalty_hub.auth import matches_any, presented_secret
 from loyalty_hub.config import WebhookSettings
 from loyalty_hub.dal import archive
@@ -67,7 +66,7 @@ class WebhookDeps:
         )
 
 
-@cache
+@warm.cached
 def default_deps() -> WebhookDeps:
     """Dependencies of a warm execution environment, built on first use."""
     return WebhookDeps.from_settings(config.load(WebhookSettings))

@@ -10,6 +10,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from loyalty_hub import warm
 from loyalty_hub.remote.errors import PermanentError, RetryableError
 
 RENEW_BEFORE_SECONDS = 60.0
@@ -30,6 +31,7 @@ def session(vendor: str) -> requests.Session:
     return _sessions[vendor]
 
 
+@warm.forgets
 def reset_sessions() -> None:
     _sessions.clear()
 

@@ -14,6 +14,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
+from loyalty_hub import warm
 from loyalty_hub.remote import http
 from loyalty_hub.remote.errors import PermanentError, RetryableError
 
@@ -47,6 +48,7 @@ class ClientRefused(PermanentError):
 _tokens = http.TokenCache()
 
 
+@warm.forgets
 def reset_tokens() -> None:
     _tokens.clear()
 

@@ -21,12 +21,15 @@ from urllib.parse import quote
 import orjson
 import requests
 
+from loyalty_hub import aws, secrets, warm
+from loyalty_hub.config import VendorWorkerSettings
+from loyalty_hub.dal import archive
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.dal.vendor_ledger import VendorLedger
 from loyalty_hub.models.enrichment import EnrichmentUpdate
-from loyalty_hub.models.tenant import OrderingStackSettings
 from loyalty_hub.models.vendor_message import VendorMessage
+from loyalty_hub.models.vendors import OrderingStackSettings
 from loyalty_hub.remote import http
 from loyalty_hub.remote.errors import PermanentError, VendorError, credentials_refused, deferred
 from loyalty_hub.rules.projection import counted_bills
@@ -76,6 +79,7 @@ def _event(tenant_id: str, bill_id: str, holder: str, entry: dict[str, Any]) -> 
 _tokens = http.TokenCache()
 
 
+@warm.forgets
 def reset_tokens() -> None:
     _tokens.clear()
 
@@ -238,3 +242,15 @@ class OrderingStack:
             raise
         body = response.json()
         return str(body["access_token"]), self._clock() + float(body.get("expires_in", 300))
+
+
+def build(settings: VendorWorkerSettings) -> OrderingStack:
+    """The worker's OrderingStack, from the vendor workers' settings (vendors.wiring)."""
+    dynamodb, sqs = aws.client("dynamodb"), aws.client("sqs")
+    return OrderingStack(
+        TenantStore.from_settings(settings),
+        CustomerStore(dynamodb, settings.CUSTOMERS_TABLE),
+        VendorLedger(dynamodb, settings.VENDOR_LEDGER_TABLE, "orderingstack"),
+        lambda update: archive.enqueue_enrichment(sqs, settings.INGEST_QUEUE_URL, update),
+        secrets.reader(settings, "orderingstack"),
+    )

@@ -13,12 +13,15 @@ from typing import Any
 
 import requests
 
+from loyalty_hub import aws, secrets
+from loyalty_hub.config import VendorWorkerSettings
+from loyalty_hub.dal import archive
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.ratelimit import TokenBucket
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.models.enrichment import EnrichmentUpdate
-from loyalty_hub.models.tenant import VoyadoSettings
 from loyalty_hub.models.vendor_message import VendorMessage
+from loyalty_hub.models.vendors import VoyadoSettings
 from loyalty_hub.remote import http
 from loyalty_hub.remote.errors import PermanentError, RetryableError, VendorError, credentials_refused, deferred
 from loyalty_hub.rules.lookups import lookup_identity, misses, wants_lookup
@@ -162,3 +165,15 @@ class Voyado:
                 raise credentials_refused(error) from error
             raise
         return enrichment_from(response.json())
+
+
+def build(settings: VendorWorkerSettings) -> Voyado:
+    """The worker's Voyado, from the vendor workers' settings (vendors.wiring)."""
+    dynamodb, sqs = aws.client("dynamodb"), aws.client("sqs")
+    return Voyado(
+        TenantStore.from_settings(settings),
+        CustomerStore(dynamodb, settings.CUSTOMERS_TABLE),
+        lambda tenant_id, shop: shop_bucket(dynamodb, settings.RATE_LIMIT_TABLE, tenant_id, shop),
+        lambda update: archive.enqueue_enrichment(sqs, settings.INGEST_QUEUE_URL, update),
+        secrets.reader(settings, "voyado"),
+    )
