@@ -11,7 +11,7 @@ RUN := $(UV) run --frozen
 SAM := $(UV) run --frozen --project tools/sam sam
 # BC_SKIP_MAPPING: no call home for guideline links (CI has no network beyond the package registries)
 CHECKOV := BC_SKIP_MAPPING=TRUE $(UV) run --frozen --project tools/checkov checkov
-PY_SOURCES := layers/shared/loyalty_hub dev/loyalty_hub_dev functions tests benchmarks tools/translate.py tools/file_sizes.py
+PY_SOURCES := layers/shared/loyalty_hub dev/loyalty_hub_dev functions tests benchmarks tools/translate.py tools/file_sizes.py tools/module_map.py
 
 .PHONY: setup lock lint format unit integration validate build test bench clean run admin invoke fire
 

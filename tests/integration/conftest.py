@@ -18,7 +18,7 @@ from loyalty_hub_dev.local.template import ROOT
 pytestmark = [pytest.mark.integration]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -52,7 +52,7 @@ def _isolated_environment() -> Iterator[None]:
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     state = tmp_path_factory.mktemp("local") / "stack.json"
     api_port, aws_port, custobar_port, voyado_port, os_port, storyous_port, control_port = (
-        _free_port() for _ in range(7)
+        free_port() for _ in range(7)
     )
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'layers/shared'}:{ROOT}"}
     env.pop("AWS_ENDPOINT_URL", None)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import boto3
 
-LOCAL_STATE = Path(".local/stack.json")
+LOCAL_STATE = Path(os.environ.get("LOCAL_STACK_STATE", ".local/stack.json"))  # where make run writes its names
 
 
 class AdminError(Exception):

@@ -10,7 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Discriminator, Tag
 
 from loyalty_hub.models.datasync import DeliveryPointer
 
-# Where several sources know a customer's points, the first that has a value wins (README "Points").
+# Where several sources know a customer's points, the first that has a value wins (docs/architecture.md, "Points").
 POINTS_PRECEDENCE: tuple[str, ...] = ("voyado", "orderingstack")
 
 

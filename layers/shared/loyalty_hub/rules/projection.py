@@ -3,7 +3,7 @@
 The ledger holds one compact entry per distinct bill (the latest version seen), so every aggregate is
 recomputed from scratch each time; re-delivery and reordering cannot double-count.
 
-Refund rule (README "Refunds"): a bill counts unless it is deleted, flagged `refunded`, is itself a
+Refund rule (docs/architecture.md, "Refunds"): a bill counts unless it is deleted, flagged `refunded`, is itself a
 corrective bill (has `refundedBillIdentifier`, or a negative total), or is the original that a
 corrective bill in the same customer's ledger points at.
 """

@@ -106,7 +106,7 @@ def sale_date(bill: dict[str, Any], paid_at: str | None = None) -> str:
 def sale_rows(
     bill: dict[str, Any], customer_id: str, counts: bool, *, paid_at: str | None = None
 ) -> list[dict[str, Any]]:
-    """One row per bill item; a bill that does not count (README "Refunds") is sent as CANCELLED."""
+    """One row per bill item; a bill that does not count (docs/architecture.md, "Refunds") is sent as CANCELLED."""
     sale = {
         "sale_external_id": str(bill["billId"]),
         "sale_customer_id": external_id(customer_id),

@@ -37,7 +37,7 @@ from loyalty_hub.vendors.worker import tenant_vendor_settings, vendor_metric
 
 _KEEP = re.compile(r"[A-Za-z0-9-]")
 ACCOUNT = re.compile(r"^[a-zA-Z0-9._-]{3,64}$")  # `account` and `card`, doc L580-582 and L624-628
-# The event types OrderingStack documents have no purchase; UNKNOWN until they confirm one (README).
+# The event types OrderingStack documents have no purchase; UNKNOWN until they confirm one (D19).
 PURCHASE_EVENT_TYPE = "UNKNOWN"
 
 
