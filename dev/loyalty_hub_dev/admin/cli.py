@@ -137,7 +137,7 @@ def _replay(admin: Admin, a: argparse.Namespace) -> Output:
 
 
 def _pull_from(admin: Admin, a: argparse.Namespace) -> Output:
-    moved = admin.pull_from(a.tenant_id, a.since, a.place)
+    moved = admin.pull_from(a.tenant_id, a.since, a.place, progress=lambda p: _progress(f"  place {p} moved"))
     text = f"the next Storyous pull reads bills changed since {a.since} at: {', '.join(moved)}"
     return Output({"tenant_id": a.tenant_id, "since": a.since.isoformat(), "places": list(moved)}, text)
 

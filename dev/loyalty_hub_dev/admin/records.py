@@ -66,7 +66,9 @@ class RecordOps:
         return count
 
     # ------------------------------------------------------------ scheduled pull
-    def pull_from(self, tenant_id: str, since: date, place_id: str | None = None) -> tuple[str, ...]:
+    def pull_from(
+        self, tenant_id: str, since: date, place_id: str | None = None, progress: Callable[[str], None] | None = None
+    ) -> tuple[str, ...]:
         """Points the Storyous pull of the tenant's active places (or one) at `since` (midnight, the tenant's
         time): the next runs read every bill changed since then. Returns the places moved."""
         tenant = self._tenant(tenant_id)
@@ -95,6 +97,8 @@ class RecordOps:
                     + (f" (already moved: {', '.join(moved)})" if moved else "")
                 ) from exc
             moved += (place,)
+            if progress is not None:
+                progress(place)
         return moved
 
     # ------------------------------------------------------------ quarantine and resend
