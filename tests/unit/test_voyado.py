@@ -90,6 +90,32 @@ def test_a_lost_race_counts_again_instead_of_spending_a_token_twice(stack: Stack
     assert float(stored["tokens"]["N"]) == pytest.approx(2.0, abs=0.01)  # 5 - 3 taken
 
 
+@pytest.mark.parametrize("legacy", [False, True], ids=["revisioned", "written-before-revisions"])
+def test_a_caller_whose_clock_is_behind_cannot_spend_the_token_another_took(stack: Stack, legacy: bool) -> None:
+    """Its count keeps the stored timestamp (never back in time); the revision still tells the race."""
+    client = boto3.client("dynamodb", region_name=REGION)
+    item = {"pk": {"S": "voyado#skew"}, "tokens": {"N": "1.5"}, "at": {"N": "1000"}}
+    client.put_item(TableName=stack.rate_limit_table, Item=item if legacy else {**item, "rev": {"N": "7"}})
+    ahead = Clock()
+    ahead.now = 1000.0
+    behind = Clock()
+    behind.now = 990.0  # ten seconds behind the stored count
+    first = TokenBucket(client, stack.rate_limit_table, "voyado#skew", capacity=5, refill_per_second=0.01, clock=ahead)
+    late = TokenBucket(client, stack.rate_limit_table, "voyado#skew", capacity=5, refill_per_second=0.01, clock=behind)
+    raced = {"done": False}
+
+    def interleave(**_: Any) -> None:  # the late caller takes the one token between our read and our write
+        if not raced["done"]:
+            raced["done"] = True
+            assert late.take() == 0.0
+
+    client.meta.events.register("before-call.dynamodb.PutItem", interleave)
+    taken = first.take()
+    assert taken > 0  # one token, one taker: ours was refused and counted again, finding none
+    stored = client.get_item(TableName=stack.rate_limit_table, Key={"pk": {"S": "voyado#skew"}})["Item"]
+    assert float(stored["tokens"]["N"]) == pytest.approx(0.5)
+
+
 # ------------------------------------------------------------------------------------------ lookups
 @pytest.fixture
 def sandbox() -> VoyadoSandbox:

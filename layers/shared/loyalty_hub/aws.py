@@ -3,6 +3,7 @@
 AWS_ENDPOINT_URL (honoured by boto3 itself) points every client at the local stack or moto.
 """
 
+import threading
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal, overload
 
@@ -37,12 +38,23 @@ def client(service: str) -> Any:
     return _client(service)
 
 
+_LOCK = threading.Lock()  # a Session is not thread-safe; the local stack builds clients from threads
+
+
+@cache
+def _session() -> boto3.session.Session:
+    # One Session for every client: each Session loads botocore's endpoint rules and partitions again.
+    return boto3.session.Session()
+
+
 @cache
 def _client(service: str) -> Any:
-    return boto3.session.Session().client(service, config=_CONFIG)  # type: ignore[call-overload]
+    with _LOCK:
+        return _session().client(service, config=_CONFIG)  # type: ignore[call-overload]
 
 
 @warm.forgets
 def reset() -> None:
-    """Forget cached clients (tests switch endpoints and credentials between cases)."""
+    """Forget cached clients and their session (tests switch endpoints and credentials between cases)."""
     _client.cache_clear()
+    _session.cache_clear()
