@@ -2,6 +2,7 @@
 dependencies; development tooling (dev/loyalty_hub_dev: the admin command, the local stack, the
 sandboxes) never reaches it."""
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -44,3 +45,12 @@ def test_the_layer_requirements_are_the_runtime_dependencies_only() -> None:
     }
     assert {"aws-lambda-powertools", "pydantic", "orjson"} <= pinned
     assert not pinned & DEV_ONLY
+
+
+def test_the_layer_keeps_the_model_of_every_aws_service_the_code_calls() -> None:
+    makefile = (ROOT / "layers/shared/Makefile").read_text()
+    kept = set(re.search(r"^BOTOCORE_SERVICES := (.*)$", makefile, re.M).group(1).split())  # type: ignore[union-attr]
+    code = "\n".join(p.read_text() for p in [*RUNTIME.rglob("*.py"), *(ROOT / "functions").rglob("*.py")])
+    called = set(re.findall(r'aws\.client\("(\w+)"\)', code)) | {"secretsmanager"}  # Powertools' get_secret
+    assert called and called <= kept
+    assert kept <= called | {"dynamodbstreams"}  # nothing kept that nothing calls
