@@ -1,4 +1,6 @@
-"""loyalty-hub shared package: models, auth helpers, data access and domain logic.
+"""loyalty-hub's runtime package: use cases (logic), vendor workers (vendors), data access (dal), domain
+rules (rules), the Storyous and HTTP clients (storyous, remote), models, and the base modules under them
+(docs/architecture.md draws the layers).
 
 Shipped in the Lambda layer as /opt/python/loyalty_hub and imported by that name everywhere.
 """

@@ -1,1 +1,1 @@
-"""Data access: the only modules that talk to DynamoDB and S3."""
+"""Data access: the only modules that call AWS (DynamoDB, S3, SQS, DynamoDB Streams)."""

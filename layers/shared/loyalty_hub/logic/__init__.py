@@ -1,1 +1,1 @@
-"""Domain logic: what each function does, independent of the Lambda event shape."""
+"""Use cases: what each function does, independent of the Lambda event shape; never a vendor worker."""

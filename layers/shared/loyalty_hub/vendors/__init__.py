@@ -1,1 +1,2 @@
-"""Vendor fan-out: the framework every vendor worker shares, and one module per vendor."""
+"""Vendor fan-out: the worker and the wiring every vendor shares, and one client per vendor
+(models/vendors.py lists them)."""
