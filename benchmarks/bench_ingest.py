@@ -1,8 +1,8 @@
 """Part 1: ingest of one delivery of 1,000 bills for 300 customers.
 
 - DynamoDB requests, counted with a botocore event hook against moto, vs the design's lower bound;
-- CPU time of our ingest path (in-memory clients, so no mock server is measured) vs `json.loads` plus a
-  typed pydantic validation of the same payload.
+- CPU time of our ingest path (in-memory clients, so no mock server is measured) vs pydantic's
+  `validate_json` of a model holding every field ingest reads, on the same payload.
 """
 
 import math
@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from moto import mock_aws
-from pydantic import AwareDatetime, BaseModel, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, Field, TypeAdapter
 
 from benchmarks import payloads
 from benchmarks.fakes import FakeDynamoDB, FakeS3
@@ -42,14 +42,19 @@ class Item(BaseModel):
 
 
 class Bill(BaseModel):
+    """Every field ingest reads (storyous/mapping.py), `_lastModifiedAt` included: a leading underscore
+    makes pydantic treat a field as private and skip it, so it is read through an alias."""
+
     billId: str
     customerId: str | None
     finalPrice: Decimal
-    paidAt: AwareDatetime
+    paidAt: AwareDatetime | None
+    createdAt: AwareDatetime | None
     currencyCode: str
     refunded: bool
     refundedBillIdentifier: str | None
-    _lastModifiedAt: AwareDatetime
+    deleted: bool = False
+    last_modified_at: AwareDatetime = Field(alias="_lastModifiedAt")
     items: list[Item]
 
 
@@ -163,7 +168,9 @@ def main() -> None:
 
     tenants.clear_cache()
     ours = cpu_ms(ingest_in_memory(body))
-    baseline = cpu_ms(lambda: ENVELOPE.validate_python(__import__("json").loads(body)))
+    parsed = ENVELOPE.validate_json(body)
+    assert all(bill.last_modified_at for bill in parsed.data)  # the baseline reads what ingest reads
+    baseline = cpu_ms(lambda: ENVELOPE.validate_json(body))
     print(f"CPU, our ingest path (in-memory clients): {ours:.1f} ms")
-    print(f"CPU, json.loads + typed pydantic validation of the same payload: {baseline:.1f} ms")
+    print(f"CPU, pydantic validate_json of every field ingest reads, same payload: {baseline:.1f} ms")
     print(f"CPU ours / baseline: {ours / baseline:.2f}   (target <= 3.00)")
