@@ -30,13 +30,7 @@ def send_all(sqs: "SQSClient", url: str, bodies: Iterable[str]) -> int:
     failed = 0
     for batch in _batches(list(bodies)):
         entries: list[Any] = [{"Id": str(i), "MessageBody": body} for i, body in enumerate(batch)]
-        for _ in range(2):
-            answer = sqs.send_message_batch(QueueUrl=url, Entries=entries)
-            lost = {f["Id"] for f in answer.get("Failed", [])}
-            entries = [entry for entry in entries if entry["Id"] in lost]
-            if not entries:
-                break
-        failed += len(entries)
+        failed += len(send_batch(sqs, url, entries))
     return failed
 
 
