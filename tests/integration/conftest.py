@@ -48,38 +48,19 @@ def _isolated_environment() -> Iterator[None]:
     os.environ.update(saved)
 
 
-@pytest.fixture(scope="module")
-def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    state = tmp_path_factory.mktemp("local") / "stack.json"
-    api_port, aws_port, custobar_port, voyado_port, os_port, storyous_port, control_port = (
-        free_port() for _ in range(7)
-    )
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'layers/shared'}:{ROOT}"}
+def start_local_stack(state: Path, ports: dict[str, int], *flags: str, timeout: float = 60) -> subprocess.Popen[str]:
+    """`python -m loyalty_hub_dev.local` on these ports, writing `state`; returns once it is up."""
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'layers/shared'}:{ROOT / 'dev'}:{ROOT}"}
     env.pop("AWS_ENDPOINT_URL", None)
     process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
         [
             sys.executable,
             "-m",
             "loyalty_hub_dev.local",
-            "--no-demo",
-            "--api-port",
-            str(api_port),
-            "--aws-port",
-            str(aws_port),
-            "--custobar-port",
-            str(custobar_port),
-            "--voyado-port",
-            str(voyado_port),
-            "--orderingstack-port",
-            str(os_port),
-            "--storyous-port",
-            str(storyous_port),
-            "--control-port",
-            str(control_port),
+            *(f"--{name}-port={port}" for name, port in ports.items()),
             "--state",
             str(state),
-            "--trace-calls",
-            str(state.parent / "calls.jsonl"),
+            *flags,
         ],
         cwd=ROOT,
         env=env,
@@ -87,9 +68,21 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    if not wait_for(state.is_file, timeout=60):
+    if not wait_for(state.is_file, timeout=timeout):
         process.kill()
         raise RuntimeError(f"the local stack did not start:\n{process.communicate()[0]}")
+    return process
+
+
+@pytest.fixture(scope="module")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    state = tmp_path_factory.mktemp("local") / "stack.json"
+    names = ("api", "aws", "custobar", "voyado", "orderingstack", "storyous", "control")
+    ports = {name: free_port() for name in names}
+    process = start_local_stack(state, ports, "--no-demo", "--trace-calls", str(state.parent / "calls.jsonl"))
+    api_port, custobar_port, voyado_port, os_port, storyous_port, control_port = (
+        ports[n] for n in ("api", "custobar", "voyado", "orderingstack", "storyous", "control")
+    )
     loopback = "http://127.0.0.1"
     yield Running(
         f"{loopback}:{api_port}",

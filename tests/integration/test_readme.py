@@ -6,7 +6,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 
 from loyalty_hub_dev.local.client import wait_for
 from loyalty_hub_dev.local.template import ROOT
-from tests.integration.conftest import free_port
+from tests.integration.conftest import free_port, start_local_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.enable_socket, pytest.mark.allow_hosts(["127.0.0.1"])]
 PORTS = {"api": 3000, "custobar": 3101, "voyado": 3102, "orderingstack": 3103, "storyous": 3104, "control": 3100}
@@ -30,20 +29,7 @@ def walkthrough_blocks() -> list[str]:
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, int], Path]]:
     state = tmp_path_factory.mktemp("readme") / "stack.json"
     ports = {name: free_port() for name in PORTS} | {"aws": free_port()}
-    flags = [f"--{name}-port={port}" for name, port in ports.items()]
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'layers/shared'}:{ROOT / 'dev'}:{ROOT}"}
-    env.pop("AWS_ENDPOINT_URL", None)
-    process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
-        [sys.executable, "-m", "loyalty_hub_dev.local", *flags, "--state", str(state), "--logs", str(state.parent)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    if not wait_for(state.is_file, timeout=90):
-        process.kill()
-        raise RuntimeError(f"the local stack did not start:\n{process.communicate()[0]}")
+    process = start_local_stack(state, ports, "--logs", str(state.parent), timeout=90)
     assert wait_for((state.parent / "StoryousPullFunction.jsonl").exists, timeout=90)  # the demo ran
     yield ports, state
     process.send_signal(signal.SIGINT)

@@ -19,7 +19,7 @@ def test_a_function_writes_to_its_own_log_and_the_console_gets_one_line(
         print('{"level":"INFO","message":"done"}')
         return {"batchItemFailures": [{"itemIdentifier": "m2"}]}
 
-    result = console.invoked("IngestFunction", handler)({"Records": [{}, {}]}, None)
+    result = console.invoked("IngestFunction", handler, report=True)({"Records": [{}, {}]}, None)
     print("not from a function")
 
     assert result == {"batchItemFailures": [{"itemIdentifier": "m2"}]}
@@ -36,7 +36,7 @@ def test_verbose_also_prints_each_line_named_by_its_function(tmp_path: Path, mon
     def handler(event: dict[str, object], context: object) -> None:
         print("a line\nanother")
 
-    console.invoked("ReconcileFunction", handler)({"job": "reconcile"}, None)
+    console.invoked("ReconcileFunction", handler, report=True)({"job": "reconcile"}, None)
     assert screen.getvalue().startswith("[ReconcileFunction] a line\n[ReconcileFunction] another\n")
 
 
@@ -50,8 +50,8 @@ def test_a_failed_run_says_so_and_an_api_request_prints_no_second_line(
         raise KeyError("x")
 
     with pytest.raises(KeyError):
-        console.invoked("StoryousPullFunction", failing)({"job": "storyous-pull"}, None)
-    console.invoked("WebhookFunction", lambda e, c: {"statusCode": 200})({"httpMethod": "POST"}, None)
+        console.invoked("StoryousPullFunction", failing, report=True)({"job": "storyous-pull"}, None)
+    console.invoked("WebhookFunction", lambda e, c: {"statusCode": 200}, report=True)({"httpMethod": "POST"}, None)
     [line] = screen.getvalue().splitlines()
     assert "StoryousPullFunction" in line and "failed: KeyError" in line
 

@@ -93,8 +93,14 @@ def _is_request(event: Any) -> bool:
     return isinstance(event, dict) and "httpMethod" in event
 
 
-def invoked(function: str, handler: Handler) -> Handler:
-    """The handler, its output routed to the function's log and one summary line printed per run."""
+def running_function() -> str | None:
+    """The logical id of the function whose handler is running in this thread, if any."""
+    return _FUNCTION.get()
+
+
+def invoked(function: str, handler: Handler, *, report: bool) -> Handler:
+    """The handler, known as `function` while it runs (its output is routed by that, and the call trace
+    records by it); with `report`, one summary line per run on the console."""
 
     def run(event: dict[str, Any], context: Any) -> Any:
         token = _FUNCTION.set(function)
@@ -107,7 +113,7 @@ def invoked(function: str, handler: Handler) -> Handler:
             raise
         finally:
             _FUNCTION.reset(token)
-            if not _is_request(event):  # the API prints its own line per request
+            if report and not _is_request(event):  # the API prints its own line per request
                 line = summary(function, event, result, error, time.perf_counter() - started)
                 print(line, file=_console(), flush=True)
 

@@ -12,7 +12,6 @@ from loyalty_hub_dev.local import template
 from loyalty_hub_dev.local.apigw import LambdaContext
 from loyalty_hub_dev.local.console import invoked
 from loyalty_hub_dev.local.sources import Schedule
-from loyalty_hub_dev.local.trace import CallTrace
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -31,7 +30,7 @@ class Function:
 
 
 def load_functions(
-    resolver: template.Resolver, *, traced: bool, console: bool = False
+    resolver: template.Resolver, *, console: bool = False
 ) -> tuple[dict[str, Function], dict[str, Schedule]]:
     """Every function of the template, and the schedules that fire them; sets the shared environment."""
     functions: dict[str, Function] = {}
@@ -48,11 +47,11 @@ def load_functions(
                 raise RuntimeError(f"{key} differs between functions; the local stack cannot host both")
         module_name, attribute = props["Handler"].rsplit(".", 1)
         handler = _lazy(f"{props['CodeUri'].replace('/', '.')}.{module_name}", attribute)
-        if console:  # one line per run on the console; the function's own output to its log file
-            handler = invoked(logical_id, handler)
+        # Known by name while it runs: its output is routed and its AWS calls traced by that.
+        handler = invoked(logical_id, handler, report=console)
         functions[logical_id] = Function(
             logical_id,
-            CallTrace.wrap(logical_id, handler) if traced else handler,
+            handler,
             environment,
             props.get("Events", {}),
             int(props.get("Timeout", global_timeout)),

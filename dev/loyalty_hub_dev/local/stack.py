@@ -136,9 +136,7 @@ class LocalStack:
         resolver = self._create_resources()
         if self.trace_calls is not None:
             CallTrace(self.trace_calls, resolver.describe())
-        self.functions, self.schedules = load_functions(
-            resolver, traced=self.trace_calls is not None, console=self.console
-        )
+        self.functions, self.schedules = load_functions(resolver, console=self.console)
         api = ApiGatewayWsgi(self._routes(), stage=self.stage, access_log=True)
         self._api = make_server(HOST, self.api_port, api, threaded=True)
         self._spawn(self._api.serve_forever, "api")
@@ -215,7 +213,7 @@ class LocalStack:
         os.environ.update({"AWS_ENDPOINT_URL": self.endpoint_url, "AWS_DEFAULT_REGION": REGION})
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
-        self.functions, self.schedules = load_functions(self._create_resources(create=False), traced=False)
+        self.functions, self.schedules = load_functions(self._create_resources(create=False))
         return self
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:

@@ -3,16 +3,15 @@
 what it touched (tables, buckets and keys, queues, secrets), never the values. The integration tests
 check each call against the function's IAM policy in the translated template."""
 
-import contextvars
 import json
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from botocore.client import BaseClient
 
-_CURRENT: contextvars.ContextVar[str | None] = contextvars.ContextVar("local_function", default=None)
+from loyalty_hub_dev.local.console import running_function
+
 # The request parameters that name a resource; everything else (items, bodies, messages) stays out.
 NAMING = ("TableName", "IndexName", "Bucket", "Key", "Prefix", "QueueUrl", "SecretId", "StreamArn")
 
@@ -27,7 +26,7 @@ class CallTrace:
         trace = self
 
         def recording(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
-            function = _CURRENT.get()
+            function = running_function()  # set by console.invoked around every handler
             if function is not None:
                 trace.record(function, client.meta.service_model.service_name, operation, params)
             return original(client, operation, params)
@@ -41,14 +40,3 @@ class CallTrace:
         line = json.dumps({"function": function, "service": service, "operation": operation, **named})
         with self._lock, self._path.open("a") as out:
             out.write(line + "\n")
-
-    @staticmethod
-    def wrap(function: str, handler: Callable[[dict[str, Any], Any], Any]) -> Callable[[dict[str, Any], Any], Any]:
-        def traced(event: dict[str, Any], context: Any) -> Any:
-            token = _CURRENT.set(function)
-            try:
-                return handler(event, context)
-            finally:
-                _CURRENT.reset(token)
-
-        return traced
