@@ -13,7 +13,7 @@ SAM := $(UV) run --frozen --project tools/sam sam
 CHECKOV := BC_SKIP_MAPPING=TRUE $(UV) run --frozen --project tools/checkov checkov
 PY_SOURCES := layers/shared/loyalty_hub dev/loyalty_hub_dev functions tests benchmarks tools/translate.py tools/file_sizes.py tools/module_map.py
 
-.PHONY: setup lock lint format unit integration validate build test bench clean run admin invoke fire
+.PHONY: setup lock lint format unit integration validate build test bench clean run admin invoke fire openapi
 
 $(UV):  # uv itself, pinned, in a private venv: nothing but python3.13 is assumed on the machine
 	python3.13 -m venv .tools
@@ -68,6 +68,9 @@ clean:
 
 run: setup  ## the local stack (moto + API on http://127.0.0.1:3000) with a demo tenant; Ctrl-C stops it
 	PYTHONPATH=layers/shared:dev:. $(RUN) python -m loyalty_hub_dev.local $(ARGS)
+
+openapi: setup  ## rewrite functions/customer_api/openapi.json from the models (a test checks it is current)
+	PYTHONPATH=layers/shared:dev $(RUN) python -m loyalty_hub_dev.openapi
 
 admin: setup  ## tenant administration, e.g. make admin ARGS="--local list" (the same as .venv/bin/loyalty-hub)
 	@$(RUN) loyalty-hub $(ARGS)

@@ -140,7 +140,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         hashed = build_layer(Path(tmp) / "hashed", "unchecked-hash")
         bare = _copy_without_pyc(hashed, Path(tmp) / "bare")
+        only = os.environ.get("BENCH_FUNCTIONS", "").split(",")  # e.g. BENCH_FUNCTIONS=webhook,ingest
         for name, (folder, setup, clients) in FUNCTIONS.items():
+            if only != [""] and name not in only:
+                continue
             function = Path(tmp) / "functions" / folder
             if not function.exists():
                 shutil.copytree(ROOT / "functions" / folder, function)

@@ -2,32 +2,27 @@
 
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import unquote
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from loyalty_hub.api import json_response, raw_body, register_error_handlers
+from loyalty_hub.api import Request, Response, Router
 from loyalty_hub.logic.webhook import accept_delivery, default_deps
 from loyalty_hub.observability import logger, metrics
 
-app = APIGatewayRestResolver()
-register_error_handlers(app)
+router = Router()
 
 
-@app.route("/webhooks/storyous/<merchant_id>/<place_id>", method=["POST", "PUT"])
-def receive(merchant_id: str, place_id: str) -> Response[str]:
-    tenant_id, place = unquote(merchant_id), unquote(place_id)
-    logger.append_keys(tenant=tenant_id, place=place)
-    event = app.current_event
+@router.route("/webhooks/storyous/{merchant_id}/{place_id}", "POST", "PUT")
+def receive(request: Request, merchant_id: str, place_id: str) -> Response:
+    logger.append_keys(tenant=merchant_id, place=place_id)
     accepted = accept_delivery(
         default_deps(),
-        tenant_id=tenant_id,
-        place_id=place,
-        authorization=event.headers.get("authorization"),
-        body=raw_body(event),
+        tenant_id=merchant_id,
+        place_id=place_id,
+        authorization=request.header("authorization"),
+        body=request.body(),
     )
     logger.info(
         "delivery accepted",
@@ -43,7 +38,7 @@ def receive(merchant_id: str, place_id: str) -> Response[str]:
     if not accepted.known_domain:
         logger.warning("unknown data domain accepted and archived", extra={"domain": accepted.domain})
         metrics.add_metric(name="UnknownDomainDeliveries", unit=MetricUnit.Count, value=1)
-    return json_response(
+    return Response(
         HTTPStatus.OK,
         {
             "status": "accepted",
@@ -57,4 +52,4 @@ def receive(merchant_id: str, place_id: str) -> Response[str]:
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return router.resolve(event)

@@ -5,7 +5,6 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from botocore.exceptions import ClientError
 
 from functions.capture import app as capture_app
@@ -13,6 +12,7 @@ from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.logic import capture, ingest
 from loyalty_hub.models.tenant import Place, Tenant
 from loyalty_hub.models.vendors import CustobarSettings, Vendors
+from loyalty_hub.partial import AllRecordsFailed
 from tests.support.deliveries import archive, bill
 from tests.support.events import load
 from tests.support.stack import MERCHANT, PLACE, REGION, Stack, add_tenant
@@ -125,7 +125,7 @@ def test_a_batch_that_fails_whole_is_retried_whole(stack: Stack, custobar_tenant
         raise ClientError({"Error": {"Code": "InternalError", "Message": "died"}}, "SendMessage")
 
     deps.sqs.meta.events.register("before-call.sqs.SendMessage", crash)
-    with pytest.raises(BatchProcessingError):
+    with pytest.raises(AllRecordsFailed):
         capture_app.lambda_handler(event, lambda_context)
     assert queued(stack.custobar_queue_url) == []
 

@@ -1,5 +1,5 @@
-"""The docs say what the code does: the module map is the code's own imports, every decision the code
-cites exists, and the README's links resolve."""
+"""The docs say what the code does: the module map is the code's own imports, the OpenAPI document the
+models', every decision the code cites exists, and the README's links resolve."""
 
 import re
 import sys
@@ -14,6 +14,12 @@ def test_the_architecture_module_map_is_the_codes_own() -> None:
     finally:
         sys.path.remove(str(ROOT / "tools"))
     assert module_map() in (ROOT / "docs/architecture.md").read_text()
+
+
+def test_the_served_openapi_document_is_what_the_models_say() -> None:
+    from loyalty_hub_dev.openapi import TARGET, rendered  # noqa: PLC0415
+
+    assert TARGET.read_bytes() == rendered(), "run 'make openapi'"
 
 
 def test_every_decision_the_code_and_docs_cite_is_written_down() -> None:

@@ -68,12 +68,13 @@ def batch_get(
     *,
     projection: str | None = None,
     names: dict[str, str] | None = None,
+    consistent: bool = True,
     sleep: Sleep = time.sleep,
 ) -> list[dict[str, Any]]:
-    """All items found for `keys` (raw attribute values), read strongly consistently."""
+    """All items found for `keys` (raw attribute values), read strongly consistently unless told not to."""
     found: list[dict[str, Any]] = []
     for chunk in _chunks(keys, GET_LIMIT):
-        request: dict[str, Any] = {"Keys": list(chunk), "ConsistentRead": True}
+        request: dict[str, Any] = {"Keys": list(chunk), "ConsistentRead": consistent}
         if projection:
             request["ProjectionExpression"] = projection
         if names:

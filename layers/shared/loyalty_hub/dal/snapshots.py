@@ -1,10 +1,15 @@
-"""Sync snapshots: the records of one DailyStory sync, read from the index once and paged from here.
+"""Sync snapshots: the customer ids of one DailyStory sync, in order, read from the index once.
 
 DailyStory pages with an offset (`start`). Reading the index from the top for every page would cost
 O(pages^2) reads; remembering only where each page ended would still need a second full read for the
-`count`. A snapshot taken when a sync starts (start=0) answers `count` and every page from one read,
-and keeps offsets stable while customers change underneath. Kept in memory for the warm execution
-environment and in S3 (chunked) for the others, for SNAPSHOT_TTL_SECONDS.
+`count`. A snapshot taken when a sync starts (start=0) answers `count` and every page's ids from one
+read of the slim index, and keeps offsets stable while customers change underneath; each page then reads
+its own records. Ids, not records: a first page at 100k customers would otherwise read and store every
+record (D44).
+
+Kept in memory for the warm execution environment and in S3 for the others, for SNAPSHOT_TTL_SECONDS:
+one object of JSON lines (an id each) and a manifest holding the byte offset of every BLOCK-th line, so
+a cold page reads only the blocks it needs with one ranged GET.
 """
 
 import hashlib
@@ -12,7 +17,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -24,8 +29,7 @@ from loyalty_hub.errors import Unavailable
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-Record = dict[str, Any]
-CHUNK = 500  # records per S3 object: a page (limit <= 500) touches at most two
+BLOCK = 100  # ids per ranged read: a cold page of 25 parses at most 200 ids
 _MEMORY_SLOTS = 8
 
 
@@ -34,7 +38,19 @@ class Snapshot:
     snapshot_id: str
     count: int
     created_at: float  # epoch seconds
-    records: Sequence[Record] | None = None  # in memory; None when only the S3 copy is at hand
+    offsets: Sequence[int] = field(default=(), repr=False)  # byte offset of line k*BLOCK, then the end
+    ids: Sequence[str] | None = field(default=None, repr=False)  # in memory; None when read back from S3
+
+
+def encode(ids: Sequence[str]) -> tuple[bytes, list[int]]:
+    """The ids as JSON lines, and the byte offset of every BLOCK-th line followed by the total length."""
+    lines = [orjson.dumps(i) + b"\n" for i in ids]
+    offsets, position = [], 0
+    for number, line in enumerate(lines):
+        if number % BLOCK == 0:
+            offsets.append(position)
+        position += len(line)
+    return b"".join(lines), [*offsets, position]
 
 
 class SnapshotStore:
@@ -55,16 +71,14 @@ class SnapshotStore:
     def _prefix(tenant_id: str, since: str) -> str:
         return f"snapshots/{tenant_id}/{hashlib.sha256(since.encode()).hexdigest()[:32]}"
 
-    def put(self, tenant_id: str, since: str, records: Sequence[Record]) -> Snapshot:
-        snapshot = Snapshot(uuid.uuid4().hex, len(records), self._clock(), records)
+    def put(self, tenant_id: str, since: str, ids: Sequence[str]) -> Snapshot:
+        body, offsets = encode(ids)
+        snapshot = Snapshot(uuid.uuid4().hex, len(ids), self._clock(), offsets, ids)
         prefix = self._prefix(tenant_id, since)
+        manifest = {"id": snapshot.snapshot_id, "count": snapshot.count, "created_at": snapshot.created_at}
         try:
-            for number, first in enumerate(range(0, len(records), CHUNK)):
-                self._put_json(f"{prefix}/{snapshot.snapshot_id}/{number:06d}.json", records[first : first + CHUNK])
-            self._put_json(
-                f"{prefix}/current.json",
-                {"id": snapshot.snapshot_id, "count": snapshot.count, "created_at": snapshot.created_at},
-            )
+            self._s3.put_object(Bucket=self._bucket, Key=f"{prefix}/{snapshot.snapshot_id}.jsonl", Body=body)
+            self._put_json(f"{prefix}/current.json", {**manifest, "offsets": offsets})
         except (ClientError, BotoCoreError) as exc:
             raise Unavailable("could not store the sync snapshot") from exc
         _remember((tenant_id, since), snapshot)
@@ -80,26 +94,32 @@ class SnapshotStore:
                 return None
             except (ClientError, BotoCoreError) as exc:
                 raise Unavailable("could not read the sync snapshot") from exc
-            snapshot = Snapshot(manifest["id"], manifest["count"], manifest["created_at"])
+            if "offsets" not in manifest:
+                return None  # written before snapshots held ids: a new one is taken
+            snapshot = Snapshot(manifest["id"], manifest["count"], manifest["created_at"], manifest["offsets"])
         if self._clock() - snapshot.created_at > self._ttl:
             return None
         return snapshot
 
-    def page(self, tenant_id: str, since: str, snapshot: Snapshot, start: int, limit: int) -> list[Record]:
+    def page(self, tenant_id: str, since: str, snapshot: Snapshot, start: int, limit: int) -> list[str]:
+        """The ids at offsets [start, start + limit) of the snapshot."""
         end = min(start + limit, snapshot.count)
         if start >= end:
             return []
-        if snapshot.records is not None:
-            return list(snapshot.records[start:end])
-        prefix = f"{self._prefix(tenant_id, since)}/{snapshot.snapshot_id}"
-        records: list[Record] = []
+        if snapshot.ids is not None:
+            return list(snapshot.ids[start:end])
+        first, last = start // BLOCK, (end - 1) // BLOCK
+        ids = self._blocks(f"{self._prefix(tenant_id, since)}/{snapshot.snapshot_id}.jsonl", snapshot, first, last)
+        return ids[start - first * BLOCK : end - first * BLOCK]
+
+    def _blocks(self, key: str, snapshot: Snapshot, first: int, last: int) -> list[str]:
+        """The ids of blocks first..last, in one ranged read."""
+        span = f"bytes={snapshot.offsets[first]}-{snapshot.offsets[last + 1] - 1}"
         try:
-            for number in range(start // CHUNK, (end - 1) // CHUNK + 1):
-                records.extend(self._get_json(f"{prefix}/{number:06d}.json"))
+            body = self._s3.get_object(Bucket=self._bucket, Key=key, Range=span)["Body"].read()
         except (ClientError, BotoCoreError) as exc:
             raise Unavailable("could not read the sync snapshot") from exc
-        offset = start - (start // CHUNK) * CHUNK
-        return records[offset : offset + (end - start)]
+        return [orjson.loads(line) for line in body.splitlines()]
 
     def _put_json(self, key: str, value: Any) -> None:
         self._s3.put_object(Bucket=self._bucket, Key=key, Body=orjson.dumps(value), ContentType="application/json")

@@ -13,6 +13,7 @@ import orjson
 from loyalty_hub import aws, config, warm
 from loyalty_hub.config import CaptureSettings
 from loyalty_hub.dal import queues
+from loyalty_hub.dal.codec import from_item
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.errors import Unavailable
 from loyalty_hub.models.customer import VIEW_FIELDS
@@ -47,6 +48,11 @@ def default_deps() -> CaptureDeps:
 class Change:
     message: VendorMessage
     fields: frozenset[str]  # the view fields that changed, and "bills" when bills did
+
+
+def image(raw: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A stream record's image (DynamoDB's attribute-value JSON) as plain values, or None."""
+    return from_item(dict(raw)) if raw else None
 
 
 def vendor_message(new: Mapping[str, Any] | None, old: Mapping[str, Any] | None) -> Change | None:

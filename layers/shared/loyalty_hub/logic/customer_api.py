@@ -1,7 +1,7 @@
 """DailyStory's Basic Integration Pattern: one customer by id, and customers changed since a time."""
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +20,45 @@ from loyalty_hub.observability import logger
 from loyalty_hub.rules.timestamps import format_timestamp, parse_timestamp
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+SERVED_ATTRIBUTES = ("customer_id", "updated_at", *(f for f in DAILYSTORY_FIELDS if f != "id"))
+# The list route's query parameters; the OpenAPI document (dev/loyalty_hub_dev/openapi.py) reads these.
+LIMIT_DEFAULT, LIMIT_MAX = 25, 500
+START_MAX = 10_000_000
+LAST_UPDATED_MAX_LENGTH = 64
+_INTEGER = re.compile(r"[+-]?\d{1,12}")
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    last_updated: str | None = None
+    start: int = 0
+    limit: int = LIMIT_DEFAULT
+
+    @classmethod
+    def read(cls, query: Mapping[str, str]) -> "ListQuery":
+        """The list route's parameters, checked; a BadRequest names the first one that is wrong."""
+        last_updated = query.get("last_updated")
+        if last_updated is not None and len(last_updated) > LAST_UPDATED_MAX_LENGTH:
+            raise BadRequest(f"last_updated: String should have at most {LAST_UPDATED_MAX_LENGTH} characters")
+        return cls(
+            last_updated,
+            _integer(query, "start", 0, 0, START_MAX),
+            _integer(query, "limit", LIMIT_DEFAULT, 1, LIMIT_MAX),
+        )
+
+
+def _integer(query: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    text = query.get(name)
+    if text is None:
+        return default
+    if not _INTEGER.fullmatch(text.strip()):
+        raise BadRequest(f"{name}: Input should be a valid integer")
+    value = int(text)
+    if value < low:
+        raise BadRequest(f"{name}: Input should be greater than or equal to {low}")
+    if value > high:
+        raise BadRequest(f"{name}: Input should be less than or equal to {high}")
+    return value
 
 
 @dataclass
@@ -68,21 +107,18 @@ def get_customer(deps: CustomerApiDeps, tenant: Tenant, customer_id: str) -> Cus
     return to_record(item, tenant.zone)
 
 
-def list_customers(
-    deps: CustomerApiDeps, tenant: Tenant, last_updated: str | None, start: int, limit: int
-) -> CustomersPage:
+def list_customers(deps: CustomerApiDeps, tenant: Tenant, query: ListQuery) -> CustomersPage:
+    last_updated, start, limit = query.last_updated, query.start, query.limit
     since = format_timestamp(parse_last_updated(last_updated, tenant.zone) if last_updated else EPOCH)
     # start=0 begins a sync: always a fresh snapshot. Later pages reuse it while it lives.
     snapshot = deps.snapshots.get(tenant.tenant_id, since) if start > 0 else None
     if snapshot is None:
-        records = [
-            to_record(item, tenant.zone).model_dump(mode="json")
-            for item in deps.customers.changed_since(tenant.tenant_id, since)
-        ]
-        snapshot = deps.snapshots.put(tenant.tenant_id, since, records)
+        snapshot = deps.snapshots.put(tenant.tenant_id, since, deps.customers.changed_since(tenant.tenant_id, since))
         logger.info("sync snapshot taken", extra={"since": since, "records": snapshot.count, "start": start})
-    page = deps.snapshots.page(tenant.tenant_id, since, snapshot, start, limit)
-    return CustomersPage.model_validate({"count": snapshot.count, "start": start, "limit": limit, "records": page})
+    ids = deps.snapshots.page(tenant.tenant_id, since, snapshot, start, limit)
+    items = deps.customers.records(tenant.tenant_id, ids, SERVED_ATTRIBUTES)
+    records = [to_record(item, tenant.zone) for item in items]
+    return CustomersPage(count=snapshot.count, start=start, limit=limit, records=records)
 
 
 def to_record(item: dict[str, Any], zone: ZoneInfo) -> CustomerRecord:

@@ -75,7 +75,7 @@ def _pages(
         wanted = sorted(set(customer_ids))
         chunks: Iterator[list[str]] = (wanted[i : i + PAGE] for i in range(0, len(wanted), PAGE))
     else:
-        chunks = _chunked(str(item["customer_id"]) for item in deps.customers.changed_since(tenant_id, since or "0"))
+        chunks = _chunked(deps.customers.changed_since(tenant_id, since or "0"))
     for ids in chunks:
         items = deps.customers.get_many(tenant_id, ids)
         report.missing += [cid for cid in ids if cid not in items]
@@ -83,7 +83,7 @@ def _pages(
         yield [message for cid in sorted(items) for message in messages_for(tenant_id, cid, items[cid])]
 
 
-def _chunked(ids: Iterator[str]) -> Iterator[list[str]]:
+def _chunked(ids: Iterable[str]) -> Iterator[list[str]]:
     chunk: list[str] = []
     for customer_id in ids:
         chunk.append(customer_id)
