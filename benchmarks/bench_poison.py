@@ -125,8 +125,8 @@ def main() -> None:
     dirty = poisoned(bills)
     poison = sum(1 for a, b in zip(bills, dirty, strict=True) if a != b)
     print(f"== poison: {BILLS:,} bills with {poison} poison ({poison / BILLS:.0%}) against the same delivery clean")
-    clean_requests, _ = count_requests(bills)
-    dirty_requests, _ = count_requests(dirty, expect_written=BILLS - poison)
+    clean_requests, _, _ = count_requests(bills)
+    dirty_requests, _, _ = count_requests(dirty, expect_written=BILLS - poison)
     total = Counter(clean_requests)
     print(
         f"DynamoDB requests: clean {sum(total.values())}, with poison {sum(dirty_requests.values())} "

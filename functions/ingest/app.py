@@ -4,30 +4,23 @@ from dataclasses import asdict
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import Json
+from pydantic import TypeAdapter
 
+from loyalty_hub import partial
 from loyalty_hub.logic.ingest import apply_enrichment, default_deps, ingest_delivery
 from loyalty_hub.models.enrichment import EnrichmentUpdate, IngestMessage
 from loyalty_hub.observability import logger, metrics
 
-
-class IngestRecord(SqsRecordModel):
-    body: Json[IngestMessage]
+_MESSAGE: TypeAdapter[IngestMessage] = TypeAdapter(IngestMessage)
 
 
-# A failed delivery holds back only later deliveries of the same tenant (message group), not others.
-processor = SqsFifoPartialProcessor(model=IngestRecord, skip_group_on_error=True)
-
-
-def record_handler(record: IngestRecord) -> None:
-    if isinstance(record.body, EnrichmentUpdate):
-        apply_enrichment_update(record.body)
+def record_handler(record: partial.Record) -> None:
+    message = _MESSAGE.validate_json(record["body"])
+    if isinstance(message, EnrichmentUpdate):
+        apply_enrichment_update(message)
         return
-    pointer = record.body
+    pointer = message
     keys = {
         "tenant": pointer.tenant_id,
         "place": pointer.place_id,
@@ -41,6 +34,10 @@ def record_handler(record: IngestRecord) -> None:
         metrics.add_metric(name="DeliveriesFailed", unit=MetricUnit.Count, value=1)
         logger.exception("delivery failed; SQS retries it, then moves it to the ingest DLQ", extra=keys)
         raise
+    if report.duplicate:
+        logger.info("delivery applied before; skipped", extra=keys)
+        metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
+        return
     if report.quarantined:
         logger.warning(
             "records quarantined, the rest of the delivery stored: see 'admin quarantine list', fix, then retry",
@@ -75,5 +72,6 @@ def apply_enrichment_update(update: EnrichmentUpdate) -> None:
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> partial.Failures:
+    # A failed delivery holds back only later deliveries of the same tenant (message group), not others.
+    return partial.fifo_queue(event["Records"], record_handler)

@@ -58,6 +58,7 @@ class RecordOps:
                     sha256=parts.sha256,
                     received_at=obj["LastModified"].astimezone(UTC),
                     entities=len(envelope.data),
+                    replay=True,
                 )
                 archive.enqueue(sqs, self.target.ingest_queue_url, pointer)
                 count += 1

@@ -17,6 +17,7 @@ from loyalty_hub import aws, config, warm
 from loyalty_hub.config import IngestSettings
 from loyalty_hub.dal import archive
 from loyalty_hub.dal.customers import CustomerStore
+from loyalty_hub.dal.deliveries import DeliveryMarks
 from loyalty_hub.dal.entities import EntityStore, EntityWrite, StoredVersion
 from loyalty_hub.dal.quarantine import QuarantineStore
 from loyalty_hub.dal.tenants import TenantStore
@@ -40,6 +41,7 @@ class IngestDeps:
     entities: EntityStore
     customers: CustomerStore
     quarantine: QuarantineStore
+    marks: DeliveryMarks
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     @classmethod
@@ -51,6 +53,7 @@ class IngestDeps:
             entities=EntityStore(dynamodb, settings.ENTITIES_TABLE),
             customers=CustomerStore(dynamodb, settings.CUSTOMERS_TABLE),
             quarantine=QuarantineStore(dynamodb, settings.QUARANTINE_TABLE),
+            marks=DeliveryMarks(dynamodb, settings.ENTITIES_TABLE),
         )
 
 
@@ -70,11 +73,15 @@ class IngestReport:
     known_domain: bool = True
     quarantined: int = 0  # entities (or the whole delivery) that could not be stored, with their reasons
     resolved: int = 0  # quarantined records a retry stored (or found superseded) this time
+    duplicate: bool = False  # the same body was applied before: nothing was read or written
 
 
 def ingest_delivery(deps: IngestDeps, pointer: DeliveryPointer) -> IngestReport:
     """Stores every entity it can and quarantines each one it cannot (with its reason), on one attempt;
-    only a transient failure (`Unavailable`) leaves the delivery to be retried whole."""
+    only a transient failure (`Unavailable`) leaves the delivery to be retried whole. A body applied
+    before is skipped after one read (its mark is written once the whole delivery went through)."""
+    if not pointer.reapply and deps.marks.applied(pointer):
+        return IngestReport(domain=pointer.domain, duplicate=True)
     quarantine = DeliveryQuarantine(pointer, format_timestamp(deps.clock()))
     try:
         tenant = deps.tenants.get(pointer.tenant_id)
@@ -106,6 +113,7 @@ def ingest_delivery(deps: IngestDeps, pointer: DeliveryPointer) -> IngestReport:
     report.written = len(fresh)
     report.quarantined = len(quarantine.records)
     report.resolved = quarantine.flush(deps.quarantine)
+    deps.marks.mark(pointer, deps.clock())
     return report
 
 

@@ -56,6 +56,13 @@ class DeliveryPointer(BaseModel):
     entities: int = Field(ge=0)
     # Set by `quarantine retry`: the quarantine ids this ingest settles, with their attempts so far.
     retry: dict[str, int] = Field(default_factory=dict)
+    # Set by `replay`: apply the body even if it was applied before (the tables are being rebuilt).
+    replay: bool = False
+
+    @property
+    def reapply(self) -> bool:
+        """Applied whatever its delivery mark says: a replay, or a quarantine retry."""
+        return self.replay or bool(self.retry)
 
     @property
     def delivery_id(self) -> str:
