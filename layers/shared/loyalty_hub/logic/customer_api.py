@@ -21,7 +21,7 @@ from loyalty_hub.rules.timestamps import format_timestamp, parse_timestamp
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SERVED_ATTRIBUTES = ("customer_id", "updated_at", *(f for f in DAILYSTORY_FIELDS if f != "id"))
-# The list route's query parameters; the OpenAPI document (dev/loyalty_hub_dev/openapi.py) reads these.
+# The list route's query parameters; `make openapi` writes them into the OpenAPI document.
 LIMIT_DEFAULT, LIMIT_MAX = 25, 500
 START_MAX = 10_000_000
 LAST_UPDATED_MAX_LENGTH = 64
