@@ -13,6 +13,7 @@ from benchmarks import (  # noqa: E402 - after the environment it reads
     bench_cold_start,
     bench_customer_api,
     bench_ingest,
+    bench_latency,
     bench_poison,
     bench_voyado,
     bench_voyado_lookups,
@@ -31,6 +32,8 @@ def main() -> None:
     bench_voyado.main()
     print()
     bench_voyado_lookups.main()
+    print()
+    bench_latency.main()
 
 
 if __name__ == "__main__":

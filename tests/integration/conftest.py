@@ -2,9 +2,7 @@
 
 import os
 import signal
-import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,16 +10,9 @@ from pathlib import Path
 import pytest
 
 from loyalty_hub_dev.admin import Admin, Target
-from loyalty_hub_dev.local.client import wait_for
-from loyalty_hub_dev.local.template import ROOT
+from tests.support.local import free_port, start_local_stack
 
 pytestmark = [pytest.mark.integration]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -46,32 +37,6 @@ def _isolated_environment() -> Iterator[None]:
     yield
     os.environ.clear()
     os.environ.update(saved)
-
-
-def start_local_stack(state: Path, ports: dict[str, int], *flags: str, timeout: float = 60) -> subprocess.Popen[str]:
-    """`python -m loyalty_hub_dev.local` on these ports, writing `state`; returns once it is up."""
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'layers/shared'}:{ROOT / 'dev'}:{ROOT}"}
-    env.pop("AWS_ENDPOINT_URL", None)
-    process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
-        [
-            sys.executable,
-            "-m",
-            "loyalty_hub_dev.local",
-            *(f"--{name}-port={port}" for name, port in ports.items()),
-            "--state",
-            str(state),
-            *flags,
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    if not wait_for(state.is_file, timeout=timeout):
-        process.kill()
-        raise RuntimeError(f"the local stack did not start:\n{process.communicate()[0]}")
-    return process
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import pytest
 
 from loyalty_hub_dev.local.client import wait_for
 from loyalty_hub_dev.local.template import ROOT
-from tests.integration.conftest import free_port, start_local_stack
+from tests.support.local import free_port, start_local_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.enable_socket, pytest.mark.allow_hosts(["127.0.0.1"])]
 PORTS = {"api": 3000, "custobar": 3101, "voyado": 3102, "orderingstack": 3103, "storyous": 3104, "control": 3100}

@@ -14,6 +14,7 @@ decides, per request, to answer 429, 5xx or 4xx, or to hang past the client's ti
 import base64
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +45,7 @@ class CustobarSandbox:
     retry_after: str = "0"  # seconds, sent with every 429
     customers: dict[str, dict[str, Any]] = field(default_factory=dict)
     sales: dict[str, dict[str, Any]] = field(default_factory=dict)
+    arrived: dict[str, float] = field(default_factory=dict)  # "<kind>/<external_id>" -> epoch seconds, last upload
     requests: list[tuple[str, int]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -57,7 +59,8 @@ class CustobarSandbox:
     def _answer(self, request: Request) -> Response:
         if request.path == "/_sandbox/received":  # for people and tests: what Custobar would now hold
             with self._lock:
-                return _json(200, {"customers": self.customers, "sales": self.sales, "requests": self.requests})
+                held = {"customers": self.customers, "sales": self.sales, "arrived": self.arrived}
+                return _json(200, {**held, "requests": self.requests})
         credential = base64.b64encode(self.token.encode()).decode() if self.scheme == "Basic" else self.token
         if request.headers.get("Authorization") != f"{self.scheme} {credential}":
             return _json(401, {"detail": "Authentication credentials were not provided or are invalid."})
@@ -83,7 +86,9 @@ class CustobarSandbox:
         if problem:
             return _json(400, {"error": {"reason": problem}})
         with self._lock:
+            now = time.time()
             for record in records:
+                self.arrived[f"{kind}/{record['external_id']}"] = now
                 if kind == "customers":
                     self.customers.setdefault(record["external_id"], {}).update(record)
                 else:
