@@ -31,7 +31,7 @@ from loyalty_hub_dev.sandboxes.custobar import CustobarSandbox
 from tests.support.deliveries import archive, bill
 from tests.support.events import load, sqs_event
 from tests.support.stack import MERCHANT, PLACE, REGION, Stack, add_tenant, read_secret
-from tests.support.wsgi_transport import session_for
+from tests.support.wsgi_transport import SandboxHttp, session_for
 
 SETTINGS = CustobarSettings(base_url="https://acme.custobar.com", field_prefix="acme", auth="Token")
 TOKEN = "custobar-token-123"
@@ -156,7 +156,7 @@ def test_customers_and_sales_reach_custobar_in_batches_of_at_most_500(
 
 
 def test_the_sandbox_refuses_what_custobar_would(sandbox: CustobarSandbox) -> None:
-    http = session_for(sandbox)
+    http = SandboxHttp(sandbox)
     url = "https://acme.custobar.com/api/customers/upload/"
     auth = {"Authorization": f"Token {TOKEN}"}
     assert http.post(url, json={"customers": [{"external_id": "a"}]}).status_code == 401

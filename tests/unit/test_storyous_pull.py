@@ -471,7 +471,7 @@ def test_the_scheduled_event_runs_the_pull(
 ) -> None:
     monkeypatch.setenv("PULL_TIME_MARGIN_SECONDS", "5")
     storyous_api.reset_tokens()
-    http.session("storyous").mount("https://", WsgiTransport(sandbox))
+    monkeypatch.setitem(http._pools, "storyous", WsgiTransport(sandbox))
     sandbox.put_bill(MERCHANT, PLACE, storyous_bill(1, modified=datetime.now(UTC) - timedelta(days=1)))
 
     answer = pull_app.lambda_handler(load("storyous_pull/schedule.json"), lambda_context)
@@ -493,9 +493,9 @@ def test_an_unknown_tenant_in_the_schedule_input_is_an_error_line_not_a_crash(
 @pytest.mark.usefixtures("configured")
 @pytest.mark.filterwarnings("ignore:No application metrics")  # the invocation fails before any is added
 def test_a_malformed_schedule_input_fails_the_invocation_before_any_request(
-    sandbox: StoryousSandbox, lambda_context: Any
+    sandbox: StoryousSandbox, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    http.session("storyous").mount("https://", WsgiTransport(sandbox))
+    monkeypatch.setitem(http._pools, "storyous", WsgiTransport(sandbox))
     with pytest.raises(ValidationError, match="tenant_id"):
         pull_app.lambda_handler({"job": "storyous-pull", "tenant_id": "bad/id"}, lambda_context)
     assert sandbox.token_requests == sandbox.list_requests == 0

@@ -7,10 +7,9 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
-import requests
 
 from loyalty_hub_dev.sandboxes.storyous import StoryousSandbox
-from tests.support.wsgi_transport import session_for
+from tests.support.wsgi_transport import SandboxHttp
 
 LOGIN = "https://login.storyous.com/api/auth/authorize"
 API = "https://api.storyous.com"
@@ -63,11 +62,11 @@ def sandbox(clock: Clock) -> StoryousSandbox:
 
 
 @pytest.fixture
-def http(sandbox: StoryousSandbox) -> requests.Session:
-    return session_for(sandbox)
+def http(sandbox: StoryousSandbox) -> SandboxHttp:
+    return SandboxHttp(sandbox)
 
 
-def token(http: requests.Session) -> str:
+def token(http: SandboxHttp) -> str:
     response = http.post(LOGIN, data=CREDENTIALS)
     assert response.status_code == 200, response.text
     return str(response.json()["access_token"])
@@ -77,7 +76,7 @@ def bearer(access_token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {access_token}"}
 
 
-def follow(http: requests.Session, access_token: str, url: str) -> list[dict[str, Any]]:
+def follow(http: SandboxHttp, access_token: str, url: str) -> list[dict[str, Any]]:
     """Every page from `url` on, following nextPage until it is absent."""
     pages: list[dict[str, Any]] = []
     for _ in range(50):  # bounded: a cursor that never advances must fail, not hang
@@ -91,7 +90,7 @@ def follow(http: requests.Session, access_token: str, url: str) -> list[dict[str
 
 
 # ------------------------------------------------------------------------------------------ token
-def test_a_token_is_issued_with_expires_at_from_the_clock(http: requests.Session, sandbox: StoryousSandbox) -> None:
+def test_a_token_is_issued_with_expires_at_from_the_clock(http: SandboxHttp, sandbox: StoryousSandbox) -> None:
     first = http.post(LOGIN, data=CREDENTIALS)
     assert first.status_code == 200
     body = first.json()
@@ -113,7 +112,7 @@ def test_a_token_is_issued_with_expires_at_from_the_clock(http: requests.Session
     ],
 )
 def test_a_token_needs_the_app_credentials_and_the_client_credentials_grant(
-    http: requests.Session, sandbox: StoryousSandbox, form: dict[str, str], status: int, error: str
+    http: SandboxHttp, sandbox: StoryousSandbox, form: dict[str, str], status: int, error: str
 ) -> None:
     response = http.post(LOGIN, data=form)
     assert (response.status_code, response.json()) == (status, {"error": error})
@@ -121,14 +120,14 @@ def test_a_token_needs_the_app_credentials_and_the_client_credentials_grant(
     assert sandbox.token_requests == 1
 
 
-def test_the_token_endpoint_wants_a_form_not_json(http: requests.Session) -> None:
+def test_the_token_endpoint_wants_a_form_not_json(http: SandboxHttp) -> None:
     response = http.post(LOGIN, json=CREDENTIALS)
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_request"
 
 
 # ------------------------------------------------------------------------------------------ bearer auth
-def test_bills_need_a_bearer_token_the_sandbox_issued(http: requests.Session, sandbox: StoryousSandbox) -> None:
+def test_bills_need_a_bearer_token_the_sandbox_issued(http: SandboxHttp, sandbox: StoryousSandbox) -> None:
     access_token = token(http)
     for headers in (
         {},
@@ -143,7 +142,7 @@ def test_bills_need_a_bearer_token_the_sandbox_issued(http: requests.Session, sa
     assert sandbox.list_requests == 1
 
 
-def test_expire_tokens_makes_every_issued_token_401(http: requests.Session, sandbox: StoryousSandbox) -> None:
+def test_expire_tokens_makes_every_issued_token_401(http: SandboxHttp, sandbox: StoryousSandbox) -> None:
     sandbox.put_bill(MERCHANT, PLACE, bill("B1", NOON))
     old = [token(http), token(http)]
     sandbox.expire_tokens()
@@ -155,7 +154,7 @@ def test_expire_tokens_makes_every_issued_token_401(http: requests.Session, sand
     assert sandbox.detail_requests == 1
 
 
-def test_a_token_expires_when_the_clock_reaches_expires_at(http: requests.Session, clock: Clock) -> None:
+def test_a_token_expires_when_the_clock_reaches_expires_at(http: SandboxHttp, clock: Clock) -> None:
     issued_at = clock.now
     access_token = token(http)
     clock.now = issued_at + 3599.9
@@ -166,13 +165,13 @@ def test_a_token_expires_when_the_clock_reaches_expires_at(http: requests.Sessio
 
 
 def test_token_lifetime_follows_token_ttl_seconds(clock: Clock) -> None:
-    http = session_for(StoryousSandbox(client_id="hub", client_secret="s3cret", token_ttl_seconds=90, clock=clock))
+    http = SandboxHttp(StoryousSandbox(client_id="hub", client_secret="s3cret", token_ttl_seconds=90, clock=clock))
     assert http.post(LOGIN, data=CREDENTIALS).json()["expires_at"] == "2026-11-26T12:01:30.000Z"
 
 
 # ------------------------------------------------------------------------------------------ listing and paging
 def test_keyset_paging_gives_every_bill_once_newest_first_without_items(
-    http: requests.Session, sandbox: StoryousSandbox
+    http: SandboxHttp, sandbox: StoryousSandbox
 ) -> None:
     # Paid times are a permutation of the ids, so newest-first cannot be mistaken for id order.
     stored = [bill(f"TM{n:04d}", NOON - timedelta(minutes=(n * 7) % 45)) for n in range(45)]
@@ -192,9 +191,7 @@ def test_keyset_paging_gives_every_bill_once_newest_first_without_items(
     assert sandbox.list_requests == 3
 
 
-def test_next_page_is_absent_when_the_last_page_is_exactly_full(
-    http: requests.Session, sandbox: StoryousSandbox
-) -> None:
+def test_next_page_is_absent_when_the_last_page_is_exactly_full(http: SandboxHttp, sandbox: StoryousSandbox) -> None:
     for n in range(40):
         sandbox.put_bill(MERCHANT, PLACE, bill(f"B{n:02d}", NOON + timedelta(seconds=n)))
     pages = follow(http, token(http), f"{BILLS}?limit=20")
@@ -202,7 +199,7 @@ def test_next_page_is_absent_when_the_last_page_is_exactly_full(
     assert "nextPage" in pages[0]
 
 
-def test_limit_defaults_to_20(http: requests.Session, sandbox: StoryousSandbox) -> None:
+def test_limit_defaults_to_20(http: SandboxHttp, sandbox: StoryousSandbox) -> None:
     for n in range(21):
         sandbox.put_bill(MERCHANT, PLACE, bill(f"B{n:02d}", NOON + timedelta(seconds=n)))
     body = http.get(BILLS, headers=bearer(token(http))).json()
@@ -210,9 +207,7 @@ def test_limit_defaults_to_20(http: requests.Session, sandbox: StoryousSandbox) 
     assert body["nextPage"] == f"/bills/{MERCHANT}-{PLACE}?lastBillId=B01"
 
 
-def test_order_falls_back_to_created_at_and_breaks_ties_by_bill_id(
-    http: requests.Session, sandbox: StoryousSandbox
-) -> None:
+def test_order_falls_back_to_created_at_and_breaks_ties_by_bill_id(http: SandboxHttp, sandbox: StoryousSandbox) -> None:
     sandbox.put_bill(MERCHANT, PLACE, bill("A", NOON))
     sandbox.put_bill(MERCHANT, PLACE, bill("C", NOON))
     sandbox.put_bill(MERCHANT, PLACE, bill("B", NOON))
@@ -223,16 +218,14 @@ def test_order_falls_back_to_created_at_and_breaks_ties_by_bill_id(
     assert [row["billId"] for row in data] == ["Z", "C", "B", "A", "Y"]
 
 
-def test_paging_across_a_tie_neither_skips_nor_repeats(http: requests.Session, sandbox: StoryousSandbox) -> None:
+def test_paging_across_a_tie_neither_skips_nor_repeats(http: SandboxHttp, sandbox: StoryousSandbox) -> None:
     for bill_id in ("T1", "T2", "T3", "T4", "T5"):
         sandbox.put_bill(MERCHANT, PLACE, bill(bill_id, NOON))
     pages = follow(http, token(http), f"{BILLS}?limit=2")
     assert [[row["billId"] for row in page["data"]] for page in pages] == [["T5", "T4"], ["T3", "T2"], ["T1"]]
 
 
-def test_modified_since_compares_instants_and_is_kept_in_next_page(
-    http: requests.Session, sandbox: StoryousSandbox
-) -> None:
+def test_modified_since_compares_instants_and_is_kept_in_next_page(http: SandboxHttp, sandbox: StoryousSandbox) -> None:
     for n in range(6):
         sandbox.put_bill(MERCHANT, PLACE, bill(f"B{n}", NOON - timedelta(days=n), NOON + timedelta(minutes=n)))
     # 14:02+02:00 is 12:02Z: B2 (equal, inclusive) and later; a string comparison would keep none of "…Z" stamps.
@@ -247,7 +240,7 @@ def test_modified_since_compares_instants_and_is_kept_in_next_page(
 
 
 def test_last_bill_id_is_a_keyset_cursor_even_when_the_filters_exclude_that_bill(
-    http: requests.Session, sandbox: StoryousSandbox
+    http: SandboxHttp, sandbox: StoryousSandbox
 ) -> None:
     for n in range(5):
         sandbox.put_bill(MERCHANT, PLACE, bill(f"B{n}", NOON - timedelta(hours=n), NOON + timedelta(minutes=n % 2)))
@@ -257,12 +250,12 @@ def test_last_bill_id_is_a_keyset_cursor_even_when_the_filters_exclude_that_bill
     assert [row["billId"] for row in data] == ["B3"]
 
 
-def test_a_place_without_bills_lists_one_empty_last_page(http: requests.Session) -> None:
+def test_a_place_without_bills_lists_one_empty_last_page(http: SandboxHttp) -> None:
     response = http.get(BILLS, headers=bearer(token(http)))
     assert (response.status_code, response.json()) == (200, {"data": [], "ok": 1})
 
 
-def test_put_bill_replaces_by_bill_id_and_keeps_its_own_copy(http: requests.Session, sandbox: StoryousSandbox) -> None:
+def test_put_bill_replaces_by_bill_id_and_keeps_its_own_copy(http: SandboxHttp, sandbox: StoryousSandbox) -> None:
     sandbox.put_bill(MERCHANT, PLACE, bill("B1", NOON))
     replacement = bill("B1", NOON, finalPrice=99.0)
     sandbox.put_bill(MERCHANT, PLACE, replacement)
@@ -276,14 +269,14 @@ def test_put_bill_replaces_by_bill_id_and_keeps_its_own_copy(http: requests.Sess
 
 def test_put_bill_adds_a_new_place_and_refuses_times_without_offset(sandbox: StoryousSandbox) -> None:
     sandbox.put_bill("M2", "P9", bill("B1", NOON))
-    http = session_for(sandbox)
+    http = SandboxHttp(sandbox)
     assert http.get(f"{API}/bills/M2-P9", headers=bearer(token(http))).json()["data"][0]["billId"] == "B1"
     with pytest.raises(ValueError, match="paidAt"):
         sandbox.put_bill(MERCHANT, PLACE, bill("B2", NOON) | {"paidAt": "2026-11-26T12:00:00"})
 
 
 # ------------------------------------------------------------------------------------------ detail and 404s
-def test_the_detail_has_the_items(http: requests.Session, sandbox: StoryousSandbox) -> None:
+def test_the_detail_has_the_items(http: SandboxHttp, sandbox: StoryousSandbox) -> None:
     stored = bill("B1", NOON)
     sandbox.put_bill(MERCHANT, PLACE, stored)
     response = http.get(f"{BILLS}/B1", headers=bearer(token(http)))
@@ -296,7 +289,7 @@ def test_the_detail_has_the_items(http: requests.Session, sandbox: StoryousSandb
 @pytest.mark.parametrize(
     "url", [f"{BILLS}/nope", f"{API}/bills/{MERCHANT}-other", f"{API}/bills/{MERCHANT}-other/B1", f"{API}/bills/x"]
 )
-def test_unknown_places_and_bills_are_404(http: requests.Session, sandbox: StoryousSandbox, url: str) -> None:
+def test_unknown_places_and_bills_are_404(http: SandboxHttp, sandbox: StoryousSandbox, url: str) -> None:
     sandbox.put_bill(MERCHANT, PLACE, bill("B1", NOON))
     response = http.get(url, headers=bearer(token(http)))
     assert (response.status_code, response.json()) == (404, {"message": "Not found"})
@@ -306,7 +299,7 @@ def test_unknown_places_and_bills_are_404(http: requests.Session, sandbox: Story
     ("method", "url"), [("GET", f"{API}/merchants/{MERCHANT}"), ("POST", BILLS), ("GET", LOGIN), ("DELETE", BILLS)]
 )
 def test_anything_else_is_a_json_404_and_counts_nothing(
-    http: requests.Session, sandbox: StoryousSandbox, method: str, url: str
+    http: SandboxHttp, sandbox: StoryousSandbox, method: str, url: str
 ) -> None:
     response = http.request(method, url, headers=bearer(token(http)))
     assert response.status_code == 404
@@ -317,14 +310,14 @@ def test_anything_else_is_a_json_404_and_counts_nothing(
 # ------------------------------------------------------------------------------------------ 400s
 # The last is ten in Arabic-Indic digits, which int() would accept.
 @pytest.mark.parametrize("limit", ["0", "101", "-1", "ten", "", "2.5", "\u0661\u0660"])
-def test_a_limit_outside_1_to_100_is_400(http: requests.Session, limit: str) -> None:
+def test_a_limit_outside_1_to_100_is_400(http: SandboxHttp, limit: str) -> None:
     response = http.get(BILLS, params={"limit": limit}, headers=bearer(token(http)))
     assert response.status_code == 400
     assert "limit" in response.json()["message"]
 
 
 @pytest.mark.parametrize("limit", ["1", "100"])
-def test_limits_at_the_bounds_are_accepted(http: requests.Session, sandbox: StoryousSandbox, limit: str) -> None:
+def test_limits_at_the_bounds_are_accepted(http: SandboxHttp, sandbox: StoryousSandbox, limit: str) -> None:
     for n in range(101):
         sandbox.put_bill(MERCHANT, PLACE, bill(f"B{n:03d}", NOON + timedelta(seconds=n)))
     response = http.get(BILLS, params={"limit": limit}, headers=bearer(token(http)))
@@ -332,13 +325,13 @@ def test_limits_at_the_bounds_are_accepted(http: requests.Session, sandbox: Stor
 
 
 @pytest.mark.parametrize("since", ["yesterday", "2026-11-26T12:00:00", "2026-11-26", "2026-13-01T00:00:00Z"])
-def test_modified_since_must_be_an_iso_datetime_with_offset(http: requests.Session, since: str) -> None:
+def test_modified_since_must_be_an_iso_datetime_with_offset(http: SandboxHttp, since: str) -> None:
     response = http.get(BILLS, params={"modifiedSince": since}, headers=bearer(token(http)))
     assert response.status_code == 400
     assert "modifiedSince" in response.json()["message"]
 
 
-def test_an_unknown_last_bill_id_is_400(http: requests.Session, sandbox: StoryousSandbox) -> None:
+def test_an_unknown_last_bill_id_is_400(http: SandboxHttp, sandbox: StoryousSandbox) -> None:
     sandbox.put_bill(MERCHANT, PLACE, bill("B1", NOON))
     sandbox.put_bill("M2", "P9", bill("OTHER", NOON))
     for cursor in ("nope", "OTHER"):  # a bill of another place is no cursor here
@@ -348,9 +341,7 @@ def test_an_unknown_last_bill_id_is_400(http: requests.Session, sandbox: Storyou
 
 
 # ------------------------------------------------------------------------------------------ 429s
-def test_throttle_next_refuses_that_many_requests_with_retry_after(
-    http: requests.Session, sandbox: StoryousSandbox
-) -> None:
+def test_throttle_next_refuses_that_many_requests_with_retry_after(http: SandboxHttp, sandbox: StoryousSandbox) -> None:
     access_token = token(http)
     sandbox.throttle_next(2, retry_after=7)
     first = http.get(BILLS, headers=bearer(access_token))
@@ -363,9 +354,7 @@ def test_throttle_next_refuses_that_many_requests_with_retry_after(
     assert (sandbox.throttled, sandbox.token_requests, sandbox.list_requests) == (2, 1, 1)
 
 
-def test_throttle_next_replaces_what_is_pending_and_zero_cancels(
-    http: requests.Session, sandbox: StoryousSandbox
-) -> None:
+def test_throttle_next_replaces_what_is_pending_and_zero_cancels(http: SandboxHttp, sandbox: StoryousSandbox) -> None:
     access_token = token(http)
     sandbox.throttle_next(3)
     sandbox.throttle_next(1, retry_after=2)
@@ -379,7 +368,7 @@ def test_throttle_next_replaces_what_is_pending_and_zero_cancels(
 def test_requests_per_second_refuses_the_extra_request_in_any_second(clock: Clock) -> None:
     sandbox = StoryousSandbox(client_id="hub", client_secret="s3cret", requests_per_second=3, clock=clock)
     sandbox.add_place(MERCHANT, PLACE)
-    http = session_for(sandbox)
+    http = SandboxHttp(sandbox)
     start = clock.now
     access_token = token(http)  # the token endpoint spends the same budget
     clock.now = start + 0.4
@@ -395,14 +384,14 @@ def test_requests_per_second_refuses_the_extra_request_in_any_second(clock: Cloc
     assert (sandbox.throttled, sandbox.token_requests, sandbox.list_requests) == (3, 1, 3)
 
 
-def test_without_requests_per_second_there_is_no_limit(http: requests.Session, sandbox: StoryousSandbox) -> None:
+def test_without_requests_per_second_there_is_no_limit(http: SandboxHttp, sandbox: StoryousSandbox) -> None:
     access_token = token(http)
     assert {http.get(BILLS, headers=bearer(access_token)).status_code for _ in range(50)} == {200}
     assert sandbox.throttled == 0
 
 
 # ------------------------------------------------------------------------------------------ received
-def test_received_reports_every_counter_and_the_bill_total(http: requests.Session, sandbox: StoryousSandbox) -> None:
+def test_received_reports_every_counter_and_the_bill_total(http: SandboxHttp, sandbox: StoryousSandbox) -> None:
     sandbox.put_bill(MERCHANT, PLACE, bill("B1", NOON))
     sandbox.put_bill("M2", "P9", bill("B2", NOON))
     access_token = token(http)
@@ -423,7 +412,7 @@ def test_received_reports_every_counter_and_the_bill_total(http: requests.Sessio
 
 
 def test_bills_can_be_put_over_http_for_a_stack_in_another_process(sandbox: StoryousSandbox) -> None:
-    http = session_for(sandbox)
+    http = SandboxHttp(sandbox)
     first, second = bill("B-1", NOON - timedelta(hours=2)), bill("B-2", NOON - timedelta(hours=1))
     assert http.post(f"{API}/_sandbox/bills/{MERCHANT}-{PLACE}", json=first).json() == {"stored": 1}
     assert http.post(f"{API}/_sandbox/bills/{MERCHANT}-{PLACE}", json=[first, second]).json() == {"stored": 2}

@@ -12,8 +12,6 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import requests
-
 from loyalty_hub import warm
 from loyalty_hub.remote import http
 from loyalty_hub.remote.errors import PermanentError, RetryableError
@@ -59,7 +57,7 @@ class StoryousApi:
         api_url: str,
         auth_url: str,
         *,
-        session: requests.Session | None = None,
+        session: http.Transport | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._api = api_url.rstrip("/")
@@ -98,7 +96,7 @@ class StoryousApi:
         return BillsPage([b for b in data if isinstance(b, dict)], str(next_page) if next_page else None)
 
     def _get(self, credentials: Credentials, path: str, params: dict[str, str] | None = None) -> dict[str, Any]:
-        def attempt(renew: bool) -> requests.Response:
+        def attempt(renew: bool) -> http.Response:
             headers = {"Authorization": f"Bearer {self._token(credentials, renew=renew)}", "Accept": "application/json"}
             return http.send(
                 self._http, "GET", f"{self._api}{path}", what="storyous bills read", params=params, headers=headers

@@ -9,7 +9,6 @@ from functools import partial
 from typing import Any
 
 import orjson
-import requests
 
 from loyalty_hub import aws, secrets
 from loyalty_hub.config import VendorWorkerSettings
@@ -37,7 +36,7 @@ class Custobar:
         customers: CustomerStore,
         entities: EntityStore,
         secrets: Callable[[str], dict[str, Any]],
-        session: requests.Session | None = None,
+        session: http.Transport | None = None,
     ) -> None:
         self._tenants = tenants
         self._customers = customers

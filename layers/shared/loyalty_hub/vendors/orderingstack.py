@@ -19,7 +19,6 @@ from typing import Any
 from urllib.parse import quote
 
 import orjson
-import requests
 
 from loyalty_hub import aws, secrets, warm
 from loyalty_hub.config import VendorWorkerSettings
@@ -95,7 +94,7 @@ class OrderingStack:
         enrich: Callable[[EnrichmentUpdate], None],
         secrets: Callable[[str], dict[str, Any]],
         *,
-        session: requests.Session | None = None,
+        session: http.Transport | None = None,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -192,10 +191,10 @@ class OrderingStack:
         *,
         what: str,
         **kwargs: Any,
-    ) -> requests.Response:
+    ) -> http.Response:
         url = f"{str(settings.base_url).rstrip('/')}{path}"
 
-        def attempt(renew: bool) -> requests.Response:
+        def attempt(renew: bool) -> http.Response:
             headers = {
                 "Authorization": f"Bearer {self._token(settings, secret, renew=renew)}",
                 "x-tenant": settings.tenant,

@@ -11,8 +11,6 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import requests
-
 from loyalty_hub import aws, secrets
 from loyalty_hub.config import VendorWorkerSettings
 from loyalty_hub.dal import archive
@@ -86,7 +84,7 @@ class Voyado:
         enrich: Callable[[EnrichmentUpdate], None],
         secrets: Callable[[str], dict[str, Any]],
         *,
-        session: requests.Session | None = None,
+        session: http.Transport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
