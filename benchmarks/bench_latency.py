@@ -20,7 +20,7 @@ from loyalty_hub_dev.local.client import http_json, wait_for
 from loyalty_hub_dev.local.stack import CUSTOBAR_TOKEN
 from tests.support.local import free_port, start_local_stack
 
-DELIVERIES, CUSTOMERS, RATE_PER_SECOND = 500, 50, 10
+DELIVERIES, CUSTOMERS, RATE_PER_SECOND = 500, 50, 5  # well under what the one-process local stack sustains
 MERCHANT, PLACE = "LatencyBench1", "Place1"
 
 

@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 import orjson
 import urllib3
 from urllib3.exceptions import HTTPError as TransportError
+from urllib3.exceptions import MaxRetryError, NewConnectionError
 from urllib3.exceptions import TimeoutError as TransportTimeout
 
 from loyalty_hub import warm
@@ -111,10 +112,12 @@ def send(
     target = f"{url}?{urlencode(params)}" if params else url
     try:
         answer = http.request(method, target, body=body, headers=sent, preload_content=True)
-    except TransportTimeout as exc:
-        raise RetryableError(f"{what}: timeout") from exc
     except TransportError as exc:
-        raise RetryableError(f"{what}: network error ({type(exc).__name__})") from exc
+        cause = exc.reason if isinstance(exc, MaxRetryError) else exc  # what the last attempt ran into
+        # urllib3 makes a refused connection a kind of connect timeout; it is a network error here.
+        if isinstance(cause, TransportTimeout) and not isinstance(cause, NewConnectionError):
+            raise RetryableError(f"{what}: timeout") from exc
+        raise RetryableError(f"{what}: network error ({type(cause).__name__})") from exc
     response = Response(answer.status, answer.headers, answer.data)
     if response.ok:
         return response
