@@ -1,0 +1,55 @@
+"""The item check's shortcut (the item's JSON as an upper bound of its size, no number walk when there is
+no number) answers exactly as the full count and walk do, for any item."""
+
+from decimal import Decimal
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from loyalty_hub import limits
+
+texts = st.text(max_size=40) | st.text(alphabet='€"\\\n\x00ab', max_size=400)
+numbers = st.decimals(allow_nan=True, allow_infinity=True, places=None) | st.sampled_from(
+    [Decimal("1E+126"), Decimal("1" * 39), Decimal("1E-131"), Decimal(0)]
+)
+scalars = st.one_of(
+    texts.map(lambda s: {"S": s}),
+    numbers.map(lambda n: {"N": str(n)}),
+    st.booleans().map(lambda b: {"BOOL": b}),
+    st.just({"NULL": True}),
+    st.binary(max_size=20).map(lambda b: {"B": b}),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4).map(lambda v: {"L": v})
+        | st.dictionaries(st.sampled_from(["N", "S", "a", "NS", "x y"]), inner, max_size=4).map(lambda m: {"M": m})
+    ),
+    max_leaves=12,
+)
+items = st.dictionaries(st.text(min_size=1, max_size=10), values, min_size=1, max_size=6)
+
+
+def exhaustive(item: dict[str, Any]) -> tuple[str, str] | None:
+    """The check without its shortcut: the exact size, then every number."""
+    size = limits.item_size(item)
+    if size > limits.MAX_ITEM_BYTES:
+        return "too_large", f"item of {size} bytes exceeds DynamoDB's {limits.MAX_ITEM_BYTES} bytes"
+    for text in (n for value in item.values() for n in limits._numbers(value)):
+        try:
+            problem = limits.number_problem(Decimal(text))
+        except ArithmeticError:
+            problem = "not a number"
+        if problem:
+            return "number_out_of_range", f"a number: {problem}"
+    return None
+
+
+@given(items, st.none() | st.integers(-3, 3))
+@settings(max_examples=300)
+def test_the_shortcut_answers_as_the_full_check(item: dict[str, Any], over: int | None) -> None:
+    if over is not None:  # an exact size of the limit + `over` bytes, where the shortcut must hand over
+        pad = limits.MAX_ITEM_BYTES + over - limits.item_size(item) - len("~pad")
+        item = {**item, "~pad": {"S": "x" * max(pad, 0)}}
+    assert limits.item_problem(item) == exhaustive(item)
