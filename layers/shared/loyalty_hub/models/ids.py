@@ -14,6 +14,7 @@ from loyalty_hub.limits import MAX_ID_BYTES
 
 ID_PATTERN: Final = r"^[A-Za-z0-9_-]{1,64}$"
 _ID: Final = re.compile(ID_PATTERN)
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 
 TenantId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 PlaceId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
@@ -34,6 +35,6 @@ def entity_id_problem(value: Any) -> str | None:
     size = len(text.encode())
     if size > MAX_ID_BYTES:
         return f"an id of {size} bytes exceeds {MAX_ID_BYTES}"
-    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+    if _CONTROL.search(text):
         return "an id must not contain control characters"
     return None

@@ -1,0 +1,20 @@
+"""Stored timestamps: fixed width, so string order is time order in the index, and read back exactly."""
+
+from datetime import UTC, datetime, timedelta, timezone
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from loyalty_hub.rules.timestamps import format_timestamp, parse_timestamp
+
+zones = st.sampled_from([UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-11, minutes=-30))])
+# hypothesis wants naive bounds with `timezones`; they are read in each zone drawn
+moments = st.datetimes(min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 31), timezones=zones)  # noqa: DTZ001
+
+
+@given(moments, moments)
+def test_timestamps_are_fixed_width_ordered_and_read_back(a: datetime, b: datetime) -> None:
+    first, second = format_timestamp(a), format_timestamp(b)
+    assert len(first) == len(second) == len("2024-07-01T10:00:00.000000Z")
+    assert (first < second) == (a < b)
+    assert parse_timestamp(first) == a
