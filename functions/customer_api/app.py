@@ -1,5 +1,7 @@
 """DailyStory customer API (Basic Integration Pattern): GET /api/v1/customer/{id}, GET /api/v1/customers."""
 
+import functools
+from collections.abc import Callable
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -21,30 +23,33 @@ CHALLENGE = {"WWW-Authenticate": 'Basic realm="loyalty-hub", Bearer realm="loyal
 router = Router()
 
 
-def authenticated(request: Request) -> Tenant:
-    """The tenant whose DailyStory key (Basic or Bearer) the request carries; Unauthorized otherwise."""
-    tenant = customer_api.authenticate(customer_api.default_deps(), request.header("authorization"))
-    logger.append_keys(tenant=tenant.tenant_id)
-    return tenant
+def authenticated(route: Callable[..., Response]) -> Callable[..., Response]:
+    """The route with the tenant whose DailyStory key (Basic or Bearer) the request carries, or a 401
+    with the challenge before the route runs."""
+
+    @functools.wraps(route)
+    def checked(request: Request, **params: str) -> Response:
+        try:
+            tenant = customer_api.authenticate(customer_api.default_deps(), request.header("authorization"))
+        except Unauthorized as exc:
+            return rejected(HTTPStatus.UNAUTHORIZED, str(exc), CHALLENGE)
+        logger.append_keys(tenant=tenant.tenant_id)
+        return route(request, tenant, **params)
+
+    return checked
 
 
 @router.route("/api/v1/customer/{customer_id}", "GET")
-def get_customer(request: Request, customer_id: str) -> Response:
-    try:
-        tenant = authenticated(request)
-    except Unauthorized as exc:
-        return rejected(HTTPStatus.UNAUTHORIZED, str(exc), CHALLENGE)
+@authenticated
+def get_customer(_: Request, tenant: Tenant, customer_id: str) -> Response:
     record = customer_api.get_customer(customer_api.default_deps(), tenant, customer_id)
     metrics.add_metric(name="RecordsServed", unit=MetricUnit.Count, value=1)
     return Response(HTTPStatus.OK, record.model_dump(mode="json"))
 
 
 @router.route("/api/v1/customers", "GET")
-def list_customers(request: Request) -> Response:
-    try:
-        tenant = authenticated(request)
-    except Unauthorized as exc:
-        return rejected(HTTPStatus.UNAUTHORIZED, str(exc), CHALLENGE)
+@authenticated
+def list_customers(request: Request, tenant: Tenant) -> Response:
     query = customer_api.ListQuery.read(request.query)
     page = customer_api.list_customers(customer_api.default_deps(), tenant, query)
     metrics.add_metric(name="RecordsServed", unit=MetricUnit.Count, value=len(page.records))

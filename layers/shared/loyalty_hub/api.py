@@ -47,11 +47,6 @@ class Request:
     """The parts of an API Gateway REST proxy event the handlers read."""
 
     event: Mapping[str, Any]
-    params: dict[str, str] = field(default_factory=dict)  # path parameters, percent-decoded
-
-    @property
-    def path(self) -> str:
-        return str(self.event.get("path") or "/")
 
     @property
     def query(self) -> dict[str, str]:
@@ -129,7 +124,7 @@ class Router:
         for methods, found, handler in matched:
             if method in methods:
                 params = {name: unquote(value) for name, value in found.groupdict().items()}
-                return handler(Request(event, params), **params)
+                return handler(Request(event), **params)  # path parameters, percent-decoded
         metrics.add_metric(name="RequestsRejected", unit=MetricUnit.Count, value=1)
         if matched:
             return error_response(HTTPStatus.METHOD_NOT_ALLOWED, f"method {method[:16]} not allowed here")
