@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from botocore.awsrequest import AWSResponse
 
+from benchmarks.fakes import RawBody
 from loyalty_hub import aws
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.snapshots import SnapshotStore
@@ -26,14 +27,6 @@ INDEX_ENTRY_BYTES = 100  # gsi1pk, gsi1sk, pk, category_ids
 PAGE_ITEMS = 1_000_000 // INDEX_ENTRY_BYTES
 TENANT = "M1"
 GOAL_SECONDS = 3.0
-
-
-class _Raw:
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-
-    def stream(self, **_: Any) -> Any:
-        yield self._data
 
 
 def _customer(i: int) -> dict[str, Any]:
@@ -76,11 +69,11 @@ class PreparedAws:
             found = [_customer(int(k["pk"]["S"].split("#C")[1])) for k in wanted["Keys"]]
             return self._answer(orjson.dumps({"Responses": {table: found}, "UnprocessedKeys": {}}))
         self.calls[f"S3 {request.method}"] += 1
-        return AWSResponse(request.url, 200, {"ETag": '"e"'}, _Raw(b""))
+        return AWSResponse(request.url, 200, {"ETag": '"e"'}, RawBody(b""))
 
     @staticmethod
     def _answer(body: bytes) -> AWSResponse:
-        return AWSResponse("https://dynamodb", 200, {"Content-Type": "application/x-amz-json-1.0"}, _Raw(body))
+        return AWSResponse("https://dynamodb", 200, {"Content-Type": "application/x-amz-json-1.0"}, RawBody(body))
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 import io
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 
 class FakeDynamoDB:
@@ -68,7 +69,7 @@ class LambdaContext:
         return self._remaining_ms
 
 
-class _Raw(io.BytesIO):
+class RawBody(io.BytesIO):
     """A response body as botocore reads it: whole (stream) or as a streaming body (read)."""
 
     def stream(self, **_: Any) -> Any:
@@ -87,12 +88,14 @@ def wired(ddb: FakeDynamoDB, s3: FakeS3, config: Any = None) -> tuple[Any, Any]:
         operation = request.headers["X-Amz-Target"].decode().split(".")[1]
         method = "".join(f"_{c.lower()}" if c.isupper() else c for c in operation).lstrip("_")
         body = getattr(ddb, method)(**orjson.loads(request.body))
-        return AWSResponse(request.url, 200, {"Content-Type": "application/x-amz-json-1.0"}, _Raw(orjson.dumps(body)))
+        return AWSResponse(
+            request.url, 200, {"Content-Type": "application/x-amz-json-1.0"}, RawBody(orjson.dumps(body))
+        )
 
     def s3_get(request: Any, **_: Any) -> AWSResponse:
-        bucket, key = request.url.split("://", 1)[1].split("/", 2)[1:] if ".s3." not in request.url else ("", "")
+        _, bucket, key = unquote(urlsplit(request.url).path).split("/", 2)  # path-style: /bucket/key
         data = s3.objects[(bucket, key)]
-        return AWSResponse(request.url, 200, {"Content-Length": str(len(data))}, _Raw(data))
+        return AWSResponse(request.url, 200, {"Content-Length": str(len(data))}, RawBody(data))
 
     session = boto3.session.Session(
         aws_access_key_id="bench",

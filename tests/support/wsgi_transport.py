@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 from urllib3 import HTTPHeaderDict
 from urllib3.exceptions import ReadTimeoutError
 from werkzeug.test import Client
@@ -43,9 +44,7 @@ class Reply:
     headers: dict[str, str]
 
     def json(self) -> Any:
-        import json  # noqa: PLC0415
-
-        return json.loads(self.text)
+        return orjson.loads(self.text)
 
 
 class SandboxHttp:
