@@ -40,8 +40,10 @@ class DeliveryMarks:
         return "Item" in response
 
     def mark(self, pointer: DeliveryPointer, now: datetime) -> None:
+        applied = int(now.timestamp())
         expires = int((now + timedelta(days=MARK_DAYS)).timestamp())
-        item = {**_key(pointer), "applied_at": {"S": now.isoformat()}, "expires_at": {"N": str(expires)}}
+        # Epoch seconds, like the TTL attribute beside it: one time format in the item.
+        item = {**_key(pointer), "applied_at": {"N": str(applied)}, "expires_at": {"N": str(expires)}}
         try:
             self._client.put_item(TableName=self._table, Item=item)
         except (ClientError, BotoCoreError) as exc:
