@@ -268,6 +268,16 @@ def test_a_valid_place_id_is_archived_under_itself(stack: Stack, lambda_context:
     assert key.startswith("raw/odd_merchant-1/place_1-A/Bills/")
 
 
+def test_a_method_the_route_does_not_take_gets_json_405_and_nothing_is_written(
+    stack: Stack, lambda_context: Any
+) -> None:
+    event = webhook_event(bills_body(), merchant_id=MERCHANT, place_id=PLACE, authorization=WEBHOOK_SECRET)
+    event["httpMethod"] = "DELETE"
+    response = webhook.lambda_handler(event, lambda_context)
+    assert response["statusCode"] == 405 and json.loads(response["body"]) == {"error": "method DELETE not allowed here"}
+    assert_nothing_written(stack)
+
+
 def test_an_unknown_route_gets_json_404(stack: Stack, lambda_context: Any) -> None:
     event = webhook_event(bills_body(), merchant_id=MERCHANT, place_id=PLACE, authorization=WEBHOOK_SECRET)
     event["path"] = "/webhooks/other"
