@@ -23,6 +23,7 @@ from benchmarks.capacity import Capacity
 from benchmarks.fakes import FakeDynamoDB, FakeS3, wired
 from loyalty_hub import aws
 from loyalty_hub.dal import tenants
+from loyalty_hub.dal.appearances import Appearances, ErasureLog
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.deliveries import DeliveryMarks
 from loyalty_hub.dal.entities import EntityStore
@@ -79,6 +80,7 @@ def lower_bound(bills: int, customers: int, categories: int) -> dict[str, int]:
         "category names (BatchGetItem, 100 keys)": math.ceil(categories / 100),
         "tenant configuration (GetItem, then cached)": 1,
         "delivery mark (GetItem, then PutItem)": 2,
+        "customer appearances, for erasure and trace (BatchWriteItem, 25 items)": math.ceil(customers / 25),
     }
 
 
@@ -96,6 +98,9 @@ def count_requests(
             customers=CustomerStore(client, stack.customers_table),
             quarantine=QuarantineStore(client, stack.quarantine_table),
             marks=DeliveryMarks(client, stack.entities_table),
+            appearances=Appearances(client, stack.entities_table),
+            erasures=ErasureLog(client, stack.entities_table),
+            raw_bucket=stack.raw_bucket,
         )
         ingest.ingest_delivery(
             deps, archive(stack.raw_bucket, MERCHANT, PLACE, "ItemCategories", payloads.categories())
@@ -152,6 +157,9 @@ def ingest_in_memory(body: bytes, bills: int = BILLS, botocore: Any = None) -> C
             customers=CustomerStore(ddb, "Customers"),  # type: ignore[arg-type]
             quarantine=QuarantineStore(ddb, "Quarantine"),  # type: ignore[arg-type]
             marks=DeliveryMarks(ddb, "Entities"),  # type: ignore[arg-type]
+            appearances=Appearances(ddb, "Entities"),  # type: ignore[arg-type]
+            erasures=ErasureLog(ddb, "Entities"),  # type: ignore[arg-type]
+            raw_bucket="raw",
         )
         pointer = ingest.DeliveryPointer(
             tenant_id=MERCHANT,

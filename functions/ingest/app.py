@@ -8,8 +8,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import TypeAdapter
 
 from loyalty_hub import partial
-from loyalty_hub.logic.ingest import apply_enrichment, default_deps, ingest_delivery
-from loyalty_hub.models.enrichment import EnrichmentUpdate, IngestMessage
+from loyalty_hub.logic.ingest import apply_enrichment, apply_erasure, default_deps, ingest_delivery
+from loyalty_hub.models.enrichment import EnrichmentUpdate
+from loyalty_hub.models.erasure import ErasureRequest
+from loyalty_hub.models.ingest_message import IngestMessage
 from loyalty_hub.observability import logger, metrics
 
 _MESSAGE: TypeAdapter[IngestMessage] = TypeAdapter(IngestMessage)
@@ -19,6 +21,9 @@ def record_handler(record: partial.Record) -> None:
     message = _MESSAGE.validate_json(record["body"])
     if isinstance(message, EnrichmentUpdate):
         apply_enrichment_update(message)
+        return
+    if isinstance(message, ErasureRequest):
+        apply_erasure_request(message)
         return
     pointer = message
     keys = {
@@ -68,6 +73,18 @@ def apply_enrichment_update(update: EnrichmentUpdate) -> None:
         raise
     logger.info("enrichment applied", extra={**keys, "changed": changed})
     metrics.add_metric(name="EnrichmentsApplied", unit=MetricUnit.Count, value=1)
+
+
+def apply_erasure_request(request: ErasureRequest) -> None:
+    keys = {"tenant": request.tenant_id, "request_id": request.request_id, "reason": request.reason}
+    try:
+        report = apply_erasure(default_deps(), request)
+    except Exception:
+        metrics.add_metric(name="ErasuresFailed", unit=MetricUnit.Count, value=1)
+        logger.exception("erasure failed; SQS retries it (each step is idempotent), then the ingest DLQ", extra=keys)
+        raise
+    logger.info("customer erased", extra={**keys, **asdict(report)})
+    metrics.add_metric(name="ErasuresDone", unit=MetricUnit.Count, value=1)
 
 
 @logger.inject_lambda_context(clear_state=True)

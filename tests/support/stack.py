@@ -88,8 +88,11 @@ def create_stack(names: Stack = Stack()) -> Stack:
         }[logical_id]
         ddb.create_table(**template.table_definition(logical_id, name))
     s3 = boto3.client("s3", region_name=REGION)
-    for bucket in (names.raw_bucket, names.snapshot_bucket):
+    buckets = template.resources("AWS::S3::Bucket")
+    for logical_id, bucket in (("RawBucket", names.raw_bucket), ("SyncSnapshotBucket", names.snapshot_bucket)):
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+        if versioning := buckets[logical_id]["Properties"].get("VersioningConfiguration"):
+            s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration=versioning)  # as deployed
     sqs = boto3.client("sqs", region_name=REGION)
     urls: dict[str, str] = {}
     queues = template.resources("AWS::SQS::Queue")

@@ -23,7 +23,7 @@ from loyalty_hub.models.vendors import CustobarSettings, Vendors
 from loyalty_hub.remote import backoff
 from loyalty_hub.remote.errors import PermanentError
 from loyalty_hub.remote.http import retry_after_seconds
-from loyalty_hub.vendors import wiring, worker
+from loyalty_hub.vendors import fates, wiring
 from loyalty_hub.vendors.custobar import Custobar
 from loyalty_hub.vendors.custobar_records import cents, customer_payload, e164, external_id, sale_rows
 from loyalty_hub.vendors.worker import process_batch
@@ -230,7 +230,7 @@ def test_a_vendor_failing_half_the_time_ends_with_every_change_delivered_or_dead
     # GIVEN 1,000 customer changes and a Custobar answering 50 % 5xx, 10 % 429 and 5 % 4xx
     rng = random.Random(20241126)
     sandbox.faults = lambda _: rng.choices(["500", "429", "400", None], weights=[50, 10, 5, 35])[0]
-    monkeypatch.setattr(worker, "full_jitter", lambda attempt: 0)  # backoff decided, waiting skipped
+    monkeypatch.setattr(fates, "full_jitter", lambda attempt: 0)  # backoff decided, waiting skipped
     messages = seed(stack, 1000)
     enqueue(stack, messages)
     # WHEN the worker drains the queue
@@ -300,7 +300,7 @@ def test_without_retry_after_the_delay_is_full_jitter_growing_with_attempts() ->
 def test_timeouts_and_permanent_errors_get_their_fates(
     stack: Stack, custobar: Custobar, sandbox: CustobarSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(worker, "full_jitter", lambda attempt: 0)
+    monkeypatch.setattr(fates, "full_jitter", lambda attempt: 0)
     answers = iter(["timeout", "timeout", None, None])
     sandbox.faults = lambda _: next(answers)
     enqueue(stack, seed(stack, 1))

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -22,6 +23,7 @@ from loyalty_hub.rules.timestamps import format_timestamp
 from loyalty_hub_dev.admin.core import Admin
 from loyalty_hub_dev.admin.parser import parser
 from loyalty_hub_dev.admin.target import AdminError, Target
+from loyalty_hub_dev.admin.trace import erasure_text, render
 
 
 @dataclass(frozen=True)
@@ -187,6 +189,24 @@ def _resend(admin: Admin, a: argparse.Namespace) -> Output:
     return Output(asdict(report), json.dumps(asdict(report), indent=2))
 
 
+def _forget(admin: Admin, a: argparse.Namespace) -> Output:
+    tenant = admin._tenant(a.tenant_id)
+    result = admin.customer_ops().forget(
+        tenant, a.customer_id, wait_seconds=a.wait, progress=lambda s: _progress(f"  waiting for ingest: {s:.0f} s")
+    )
+    if not result.done:
+        raise AdminError(
+            f"erasure {result.request_id} is queued but ingest has not finished it in {a.wait:.0f} s: "
+            "run 'forget' again later (every step is repeated safely) or see 'trace'"
+        )
+    return Output(result.entry, erasure_text(result.entry))
+
+
+def _trace(admin: Admin, a: argparse.Namespace) -> Output:
+    found = admin.customer_ops().trace(admin._tenant(a.tenant_id), a.customer_id)
+    return Output(found, render(found))
+
+
 def _secrets(admin: Admin, a: argparse.Namespace) -> Output:
     reports = admin.migrate_secrets(a.tenant_id, delete_legacy=a.delete_legacy)
     lines = [
@@ -216,6 +236,8 @@ COMMANDS: dict[str, Callable[[Admin, argparse.Namespace], Output]] = {
     "pull-from": _pull_from,
     "quarantine": _quarantine,
     "resend": _resend,
+    "forget": _forget,
+    "trace": _trace,
     "secrets": _secrets,
 }
 
@@ -226,6 +248,13 @@ def _target(a: argparse.Namespace) -> Target:
     if a.local:
         return Target.from_local(a.state)
     return Target.from_environment()
+
+
+def _number(value: Any) -> Any:
+    """DynamoDB's numbers (Decimal) as JSON numbers."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def _fail(a: argparse.Namespace, message: str, code: int) -> int:
@@ -247,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(a, f"AWS said: {exc}", 1)
     if out.note:
         print(out.note, file=sys.stderr)
-    text = json.dumps(out.data, indent=2, ensure_ascii=False) if a.json else out.text
+    text = json.dumps(out.data, indent=2, ensure_ascii=False, default=_number) if a.json else out.text
     try:
         if text:
             print(text, flush=True)

@@ -18,6 +18,7 @@ from loyalty_hub.models.ids import is_valid_id
 from loyalty_hub.models.tenant import Place, Tenant
 from loyalty_hub.models.vendors import CustobarSettings, OrderingStackSettings, VoyadoSettings
 from loyalty_hub.secrets import USES
+from loyalty_hub_dev.admin.customers import CustomerOps
 from loyalty_hub_dev.admin.records import RecordOps
 from loyalty_hub_dev.admin.secrets import SecretStore
 from loyalty_hub_dev.admin.target import AdminError, Target
@@ -178,6 +179,9 @@ class Admin(RecordOps):
         stored = self.secrets.read("dailystory", tenant_id)
         stored[DAILYSTORY_KEY_HASHES] = sorted({*stored.get(DAILYSTORY_KEY_HASHES, []), hash_api_key(key)})
         self.secrets.write("dailystory", tenant_id, stored)
+
+    def customer_ops(self) -> CustomerOps:
+        return CustomerOps(self.target)
 
     # ------------------------------------------------------------ helpers
     def _tenant(self, tenant_id: str) -> Tenant:

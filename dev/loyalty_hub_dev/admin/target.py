@@ -25,6 +25,8 @@ class Target:
     sync_state_table: str | None = None  # absent from stacks deployed before the scheduled pull
     quarantine_table: str | None = None  # absent from stacks deployed before the quarantine
     customers_table: str | None = None
+    entities_table: str | None = None  # forget and trace
+    vendor_ledger_table: str | None = None  # trace: each customer's last send
     vendor_queues: dict[str, str] = field(default_factory=dict)  # vendor -> queue url, for resend
 
     @classmethod
@@ -39,6 +41,8 @@ class Target:
             sync_state_table=values.get("SyncStateTableName"),
             quarantine_table=values.get("QuarantineTableName"),
             customers_table=values.get("CustomersTableName"),
+            entities_table=values.get("EntitiesTableName"),
+            vendor_ledger_table=values.get("VendorLedgerTableName"),
             vendor_queues=json.loads(values.get("VendorQueueUrls", "{}")),
         )
 
@@ -53,6 +57,8 @@ class Target:
             sync_state_table=values.get("sync_state_table"),
             quarantine_table=values.get("quarantine_table"),
             customers_table=values.get("customers_table"),
+            entities_table=values.get("entities_table"),
+            vendor_ledger_table=values.get("vendor_ledger_table"),
             vendor_queues=values.get("vendor_queues", {}),
         )
 
@@ -68,6 +74,8 @@ class Target:
                 os.environ.get("SYNC_STATE_TABLE"),
                 os.environ.get("QUARANTINE_TABLE"),
                 os.environ.get("CUSTOMERS_TABLE"),
+                os.environ.get("ENTITIES_TABLE"),
+                os.environ.get("VENDOR_LEDGER_TABLE"),
                 json.loads(os.environ.get("VENDOR_QUEUES", "{}")),
             )
         except KeyError as exc:

@@ -24,10 +24,10 @@ def create_resources(
         attributes[(logical_id, "Arn")] = table["TableArn"]
         if "LatestStreamArn" in table:
             attributes[(logical_id, "StreamArn")] = table["LatestStreamArn"]
-    for logical_id in template.resources("AWS::S3::Bucket"):
+    for logical_id, bucket in template.resources("AWS::S3::Bucket").items():
         name = names[logical_id] = f"{prefix}-{logical_id}".lower()
         if create:
-            s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
+            _create_bucket(s3, name, bucket["Properties"])
         attributes[(logical_id, "Arn")] = f"arn:aws:s3:::{name}"
     queues = template.resources("AWS::SQS::Queue")
     # Dead-letter queues first: the queues that redrive to them need their ARNs.
@@ -53,3 +53,9 @@ def create_resources(
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         attributes.update({(logical_id, "Arn"): arn, (logical_id, "QueueName"): name})
     return template.Resolver(names, attributes, template.parameter_defaults() | parameters)
+
+
+def _create_bucket(s3: Any, name: str, properties: dict[str, Any]) -> None:
+    s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
+    if versioning := properties.get("VersioningConfiguration"):
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration=versioning)  # erasure deletes old versions

@@ -192,6 +192,8 @@ class LocalStack:
             "sync_state_table": self.functions["StoryousPullFunction"].environment["SYNC_STATE_TABLE"],
             "quarantine_table": self.functions["IngestFunction"].environment["QUARANTINE_TABLE"],
             "customers_table": self.functions["IngestFunction"].environment["CUSTOMERS_TABLE"],
+            "entities_table": self.functions["IngestFunction"].environment["ENTITIES_TABLE"],
+            "vendor_ledger_table": self.functions["OrderingStackFunction"].environment["VENDOR_LEDGER_TABLE"],
             "vendor_queues": json.loads(self.functions["CaptureFunction"].environment["VENDOR_QUEUES"]),
             "custobar_url": self.custobar_url,
             "voyado_url": self.voyado_url,

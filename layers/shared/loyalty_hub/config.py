@@ -32,6 +32,7 @@ class IngestSettings(TenantSettings):
     ENTITIES_TABLE: str = Field(min_length=1)
     CUSTOMERS_TABLE: str = Field(min_length=1)
     QUARANTINE_TABLE: str = Field(min_length=1)
+    RAW_RETENTION_DAYS: int = Field(default=400, ge=1)  # the archive's lifecycle: appearances expire with it
 
 
 class PullSettings(TenantSettings):
@@ -83,7 +84,7 @@ class VendorWorkerSettings(TenantSettings):
     CUSTOMERS_TABLE: str = Field(min_length=1)
     ENTITIES_TABLE: str = ""  # Custobar: the bills it uploads as sales
     RATE_LIMIT_TABLE: str = ""  # Voyado: the shop's token bucket
-    VENDOR_LEDGER_TABLE: str = ""  # OrderingStack: the events posted
+    VENDOR_LEDGER_TABLE: str = ""  # OrderingStack: the events posted; every vendor: its last sends (admin trace)
     INGEST_QUEUE_URL: str = ""  # Voyado, OrderingStack: enrichment goes back through ingest
 
 

@@ -1,6 +1,7 @@
 """Raw delivery archive (S3) and the ingest queue (SQS FIFO, one message group per tenant)."""
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING
@@ -11,6 +12,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from loyalty_hub.errors import HubError, Unavailable
 from loyalty_hub.models.datasync import DeliveryPointer
 from loyalty_hub.models.enrichment import EnrichmentUpdate
+from loyalty_hub.models.erasure import ErasureRequest
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -113,6 +115,11 @@ def enqueue_enrichment(sqs: "SQSClient", queue_url: str, update: EnrichmentUpdat
     _send_ingest(sqs, queue_url, update.tenant_id, update.model_dump_json(), identity=identity, what="the enrichment")
 
 
+def enqueue_erasure(sqs: "SQSClient", queue_url: str, request: ErasureRequest) -> None:
+    body = request.model_dump_json()
+    _send_ingest(sqs, queue_url, request.tenant_id, body, identity=f"erasure|{request.request_id}", what="the erasure")
+
+
 def _send_ingest(sqs: "SQSClient", queue_url: str, tenant_id: str, body: str, *, identity: str, what: str) -> None:
     """Onto the ingest FIFO queue in the tenant's group: ingest is the single writer of a tenant's customers."""
     try:
@@ -124,3 +131,49 @@ def _send_ingest(sqs: "SQSClient", queue_url: str, tenant_id: str, body: str, *,
         )
     except (ClientError, BotoCoreError) as exc:
         raise Unavailable(f"could not queue {what} for ingest") from exc
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    outcome: str  # "rewritten", "unchanged" (nothing to remove), or "gone" (expired or deleted)
+    versions_deleted: int = 0
+
+
+def rewrite_raw(s3: "S3Client", bucket: str, key: str, transform: Callable[[bytes], bytes]) -> Rewrite:
+    """Replaces the archived body under the same key (every pointer, quarantine record and appearance
+    names it), then deletes every earlier version: the bucket is versioned, and an erased person must
+    not live on in one (D47). Idempotent: a second run finds nothing to change and no old versions."""
+    try:
+        body = get_raw(s3, bucket, key)
+    except ArchiveMissing:
+        return Rewrite("gone", _delete_noncurrent(s3, bucket, key))
+    changed = transform(body)
+    outcome = "unchanged"
+    if changed != body:
+        try:
+            s3.put_object(
+                Bucket=bucket,
+                Key=key,
+                Body=changed,
+                ContentType="application/json",
+                ChecksumAlgorithm="SHA256",
+                # The key keeps the received body's hash; the metadata says what the object holds now.
+                Metadata={"sha256": hashlib.sha256(changed).hexdigest(), "erased": "true"},
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise Unavailable("could not rewrite the archived delivery") from exc
+        outcome = "rewritten"
+    return Rewrite(outcome, _delete_noncurrent(s3, bucket, key))
+
+
+def _delete_noncurrent(s3: "S3Client", bucket: str, key: str) -> int:
+    deleted = 0
+    try:
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=key):
+            for version in (*page.get("Versions", []), *page.get("DeleteMarkers", [])):
+                if version["Key"] == key and not version.get("IsLatest"):
+                    s3.delete_object(Bucket=bucket, Key=key, VersionId=version["VersionId"])
+                    deleted += 1
+    except (ClientError, BotoCoreError) as exc:
+        raise Unavailable("could not delete earlier versions of the archived delivery") from exc
+    return deleted

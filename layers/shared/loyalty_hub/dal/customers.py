@@ -25,8 +25,11 @@ def customer_pk(tenant_id: str, customer_id: str) -> str:
 
 
 def with_keys(record: dict[str, Any]) -> dict[str, Any]:
-    """A customer record with the table's key and the ByUpdated index's keys, derived from its fields."""
+    """A customer record with the table's key and the ByUpdated index's keys, derived from its fields. An
+    erased customer gets no index keys: it leaves DailyStory's list and every index read (sparse index)."""
     tenant_id, customer_id = record["tenant_id"], record["customer_id"]
+    if record.get("erased"):
+        return {**record, "pk": customer_pk(tenant_id, customer_id)}
     keys = {"pk": customer_pk(tenant_id, customer_id), "gsi1pk": tenant_id}
     return {**record, **keys, "gsi1sk": f"{record['updated_at']}#{customer_id}"}
 

@@ -31,19 +31,30 @@ class DeliveryMarks:
 
     def applied(self, pointer: DeliveryPointer) -> bool:
         """Whether this body, for this tenant, place and domain, was applied already."""
+        return self.applied_as(pointer) is not None
+
+    def applied_as(self, pointer: DeliveryPointer) -> str | None:
+        """The archive key this body was first applied from ("" for marks older than the key), or None."""
         try:
             response = self._client.get_item(
-                TableName=self._table, Key=_key(pointer), ProjectionExpression="pk", ConsistentRead=True
+                TableName=self._table, Key=_key(pointer), ProjectionExpression="archive_key", ConsistentRead=True
             )
         except (ClientError, BotoCoreError) as exc:
             raise classify(exc, f"GetItem on {self._table}") from exc
-        return "Item" in response
+        if "Item" not in response:
+            return None
+        return str(response["Item"].get("archive_key", {}).get("S", ""))
 
     def mark(self, pointer: DeliveryPointer, now: datetime) -> None:
         applied = int(now.timestamp())
         expires = int((now + timedelta(days=MARK_DAYS)).timestamp())
         # Epoch seconds, like the TTL attribute beside it: one time format in the item.
-        item = {**_key(pointer), "applied_at": {"N": str(applied)}, "expires_at": {"N": str(expires)}}
+        item = {
+            **_key(pointer),
+            "archive_key": {"S": pointer.key},
+            "applied_at": {"N": str(applied)},
+            "expires_at": {"N": str(expires)},
+        }
         try:
             self._client.put_item(TableName=self._table, Item=item)
         except (ClientError, BotoCoreError) as exc:

@@ -5,8 +5,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from botocore.exceptions import BotoCoreError, ClientError
 
-from loyalty_hub.dal.batch import KeyAttributes, batch_get, batch_put
+from loyalty_hub.dal.batch import KeyAttributes, batch_get, batch_put, classify
 from loyalty_hub.errors import Refused
 from loyalty_hub.limits import item_problem
 
@@ -88,3 +89,16 @@ class EntityStore:
         """Writes entity items; returns {entity id: why} for those refused for good."""
         refused = batch_put(self._client, self._table, items, keys=KEYS)
         return {items[index]["sk"]["S"]: error for index, error in refused.items()}
+
+    def replace_body(self, tenant_id: str, domain: str, entity_id: str, body: dict[str, Any]) -> bool:
+        """Stores `body` in place of the entity's, keeping its version and where it came from; False when
+        there is no such entity."""
+        key = self._keys(tenant_id, domain, [entity_id])[0]
+        try:
+            found = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
+            if found is None:
+                return False
+            self._client.put_item(TableName=self._table, Item={**found, "body": {"S": orjson.dumps(body).decode()}})
+        except (ClientError, BotoCoreError) as exc:
+            raise classify(exc, f"entity rewrite on {self._table}") from exc
+        return True

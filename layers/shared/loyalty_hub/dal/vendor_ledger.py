@@ -37,3 +37,30 @@ class VendorLedger:
         refused = batch_put(self._client, self._table, items, keys=KEYS)
         if refused:  # keys are bounded ids (models.ids), so this is a bug, not bad data
             raise Unavailable(f"vendor ledger refused {len(refused)} entries")
+
+
+class LastSends:
+    """Per (vendor, tenant, customer): the last time a vendor worker tried the customer, and how it went,
+    for `admin trace`. Written once per worker batch; one item per customer, the newest wins."""
+
+    def __init__(self, client: "DynamoDBClient", table: str) -> None:
+        self._client = client
+        self._table = table
+
+    @staticmethod
+    def _pk(vendor: str, tenant_id: str) -> str:
+        return f"{vendor}#{tenant_id}#~sent"  # "~" is never in a tenant id (models.ids), so apart from VendorLedger's
+
+    def note(self, vendor: str, sends: Mapping[tuple[str, str], Mapping[str, Any]]) -> None:
+        """`sends`: (tenant id, customer id) -> {at, status, attempt, reason?, http_status?}."""
+        items = [
+            to_item({**entry, "pk": self._pk(vendor, tenant_id), "sk": customer_id})
+            for (tenant_id, customer_id), entry in sorted(sends.items())
+        ]
+        if refused := batch_put(self._client, self._table, items, keys=KEYS):
+            raise Unavailable(f"last-send records refused {len(refused)} item(s)")
+
+    def get(self, vendor: str, tenant_id: str, customer_id: str) -> dict[str, Any] | None:
+        key = {"pk": {"S": self._pk(vendor, tenant_id)}, "sk": {"S": customer_id}}
+        found = batch_get(self._client, self._table, [key])
+        return from_item(found[0]) if found else None

@@ -24,6 +24,7 @@ class CustomerBatch:
     tenant: Tenant
     states: dict[str, CustomerState] = field(default_factory=dict)
     touched_by: dict[str, set[str]] = field(default_factory=dict)  # customer id -> the entities that changed it
+    erased_now: set[str] = field(default_factory=set)  # members this delivery deleted: their copies go too
 
     def touch(self, customer_id: str, entity_ids: Iterable[str]) -> None:
         self.touched_by.setdefault(customer_id, set()).update(entity_ids)

@@ -63,7 +63,8 @@ def vendor_message(new: Mapping[str, Any] | None, old: Mapping[str, Any] | None)
     new_ledger = orjson.loads(new.get("ledger") or "{}")
     old_ledger = orjson.loads(before.get("ledger") or "{}")
     bills = sorted(b for b in new_ledger.keys() | old_ledger.keys() if new_ledger.get(b) != old_ledger.get(b))
-    fields = {name for name in VIEW_FIELDS if new.get(name) != before.get(name)} | ({"bills"} if bills else set())
+    fields = {name for name in (*VIEW_FIELDS, "erased") if new.get(name) != before.get(name)}
+    fields |= {"bills"} if bills else set()
     if not fields:
         return None
     message = VendorMessage(tenant_id=new["tenant_id"], customer_id=new["customer_id"], bill_ids=bills)

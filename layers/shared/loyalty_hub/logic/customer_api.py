@@ -20,7 +20,7 @@ from loyalty_hub.observability import logger
 from loyalty_hub.rules.timestamps import format_timestamp, parse_timestamp
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-SERVED_ATTRIBUTES = ("customer_id", "updated_at", *(f for f in DAILYSTORY_FIELDS if f != "id"))
+SERVED_ATTRIBUTES = ("customer_id", "updated_at", "erased", *(f for f in DAILYSTORY_FIELDS if f != "id"))
 # The list route's query parameters; `make openapi` writes them into the OpenAPI document.
 LIMIT_DEFAULT, LIMIT_MAX = 25, 500
 START_MAX = 10_000_000
@@ -102,7 +102,7 @@ def authenticate(deps: CustomerApiDeps, authorization: str | None) -> Tenant:
 
 def get_customer(deps: CustomerApiDeps, tenant: Tenant, customer_id: str) -> CustomerRecord:
     item = deps.customers.get(tenant.tenant_id, customer_id)
-    if item is None:
+    if item is None or item.get("erased"):
         raise NotFound(f"No customer found for id {customer_id}")
     return to_record(item, tenant.zone)
 
@@ -117,7 +117,8 @@ def list_customers(deps: CustomerApiDeps, tenant: Tenant, query: ListQuery) -> C
         logger.info("sync snapshot taken", extra={"since": since, "records": snapshot.count, "start": start})
     ids = deps.snapshots.page(tenant.tenant_id, since, snapshot, start, limit)
     items = deps.customers.records(tenant.tenant_id, ids, SERVED_ATTRIBUTES)
-    records = [to_record(item, tenant.zone) for item in items]
+    # An erased customer leaves the index (dal.customers); one still in a live snapshot is left out here.
+    records = [to_record(item, tenant.zone) for item in items if not item.get("erased")]
     return CustomersPage(count=snapshot.count, start=start, limit=limit, records=records)
 
 

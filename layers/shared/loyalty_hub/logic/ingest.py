@@ -8,6 +8,7 @@ before entities: if the function dies in between, the entities still look new on
 projection is applied again, which is harmless because ledger entries carry their own versions.
 """
 
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,17 +17,21 @@ from typing import TYPE_CHECKING, Any
 from loyalty_hub import aws, config, warm
 from loyalty_hub.config import IngestSettings
 from loyalty_hub.dal import archive
+from loyalty_hub.dal.appearances import Appearances, ErasureLog
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.deliveries import DeliveryMarks
 from loyalty_hub.dal.entities import EntityStore, EntityWrite, StoredVersion
 from loyalty_hub.dal.quarantine import QuarantineStore
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.errors import BadRequest, InvalidEnvelope, NotFound, Refused
+from loyalty_hub.logic import erasure
 from loyalty_hub.logic.bills import CustomerBatch, apply_bills
 from loyalty_hub.logic.incoming import Incoming, latest_per_id
 from loyalty_hub.logic.quarantine import DeliveryQuarantine
 from loyalty_hub.models.datasync import KNOWN_DOMAINS, DeliveryPointer, parse_envelope
 from loyalty_hub.models.enrichment import EnrichmentUpdate
+from loyalty_hub.models.erasure import ErasureRequest
+from loyalty_hub.models.tenant import Tenant
 from loyalty_hub.rules.timestamps import format_timestamp
 from loyalty_hub.storyous import mapping
 
@@ -42,6 +47,9 @@ class IngestDeps:
     customers: CustomerStore
     quarantine: QuarantineStore
     marks: DeliveryMarks
+    appearances: Appearances
+    erasures: ErasureLog
+    raw_bucket: str
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     @classmethod
@@ -54,7 +62,13 @@ class IngestDeps:
             customers=CustomerStore(dynamodb, settings.CUSTOMERS_TABLE),
             quarantine=QuarantineStore(dynamodb, settings.QUARANTINE_TABLE),
             marks=DeliveryMarks(dynamodb, settings.ENTITIES_TABLE),
+            appearances=Appearances(dynamodb, settings.ENTITIES_TABLE, settings.RAW_RETENTION_DAYS),
+            erasures=ErasureLog(dynamodb, settings.ENTITIES_TABLE),
+            raw_bucket=settings.RAW_BUCKET,
         )
+
+    def copies(self) -> erasure.CopyStores:
+        return erasure.CopyStores(self.entities, self.quarantine, self.appearances, self.s3, self.raw_bucket)
 
 
 @warm.cached
@@ -80,7 +94,9 @@ def ingest_delivery(deps: IngestDeps, pointer: DeliveryPointer) -> IngestReport:
     """Stores every entity it can and quarantines each one it cannot (with its reason), on one attempt;
     only a transient failure (`Unavailable`) leaves the delivery to be retried whole. A body applied
     before is skipped after one read (its mark is written once the whole delivery went through)."""
-    if not pointer.reapply and deps.marks.applied(pointer):
+    if not pointer.reapply and (first := deps.marks.applied_as(pointer)) is not None:
+        if first != pointer.key:  # the same body archived again on another day: erasure must find it too
+            deps.appearances.record_copy(pointer)
         return IngestReport(domain=pointer.domain, duplicate=True)
     quarantine = DeliveryQuarantine(pointer, format_timestamp(deps.clock()))
     try:
@@ -113,6 +129,18 @@ def ingest_delivery(deps: IngestDeps, pointer: DeliveryPointer) -> IngestReport:
     report.written = len(fresh)
     report.quarantined = len(quarantine.records)
     report.resolved = quarantine.flush(deps.quarantine)
+    # Every Loyalty record's id (stale or quarantined too: the archive holds its person), and the customers
+    # the delivery's bills changed.
+    named = set(batch.touched_by)
+    if domain == "Loyalty":
+        named |= set(incoming) | {p.entity_id for p in poison if p.code != "invalid_id"}
+    deps.appearances.record(pointer, named, str((envelope.model_extra or {}).get("source") or "webhook"))
+    for customer_id in batch.erased_now:  # Storyous deleted these members: erase their copies too (D47)
+        _erase_copies(deps, tenant, ErasureRequest(
+            tenant_id=tenant.tenant_id, customer_id=customer_id, reason="loyalty_deleted",
+            request_id=pointer.sha256[:16] + hashlib.sha256(customer_id.encode()).hexdigest()[:16],
+            requested_at=deps.clock(), requested_by="storyous",
+        ), erasure.ErasureReport(customer="erased"))  # fmt: skip
     deps.marks.mark(pointer, deps.clock())
     return report
 
@@ -138,7 +166,7 @@ def _project(
             if customer_id:
                 items[bill_id]["customer_id"] = {"S": customer_id}
     elif domain == "Loyalty":
-        _apply_loyalty(deps, batch, fresh)
+        _apply_loyalty(deps, batch, fresh, format_timestamp(deps.clock()))
     elif domain == "ItemCategories":
         batch.load(deps.customers, deps.customers.ids_with_categories(batch.tenant.tenant_id, fresh))
         for state in batch.states.values():
@@ -210,13 +238,40 @@ def _checked_items(
     return items
 
 
-def _apply_loyalty(deps: IngestDeps, batch: CustomerBatch, fresh: Mapping[str, Incoming]) -> None:
+def _apply_loyalty(deps: IngestDeps, batch: CustomerBatch, fresh: Mapping[str, Incoming], now: str) -> None:
     batch.load(deps.customers, fresh)
     for customer_id, e in fresh.items():
-        # A deleted loyalty member keeps its purchase history but loses its personal data.
-        contact = None if mapping.is_deleted(e.body) else mapping.contact_facts(customer_id, e.body)
-        batch.states[customer_id].set_contact(contact, e.version)
+        state = batch.states[customer_id]
+        reason = mapping.erasure_reason(e.body)
+        state.set_contact(None if reason else mapping.contact_facts(customer_id, e.body), e.version)
+        if reason is not None:
+            # A member deleted (or erased before, on replay) keeps its purchase history, not its person.
+            state.erase(reason, now)
+            if reason == "loyalty_deleted":
+                batch.erased_now.add(customer_id)
         batch.touch(customer_id, [customer_id])
+
+
+def apply_erasure(deps: IngestDeps, request: ErasureRequest) -> erasure.ErasureReport:
+    """Erases the customer: its item here (ingest writes customers), then every other copy."""
+    tenant = deps.tenants.get(request.tenant_id)
+    batch = CustomerBatch(tenant)
+    batch.load(deps.customers, [request.customer_id])
+    state = batch.states[request.customer_id]
+    report = erasure.ErasureReport()
+    if state.version > 0:
+        report.customer = "already erased" if state.erased and state.contact is None else "erased"
+        state.erase(request.reason, format_timestamp(deps.clock()))
+        _, refused = _write_customers(deps, batch, {})
+        if refused:
+            raise refused[request.customer_id]
+    _erase_copies(deps, tenant, request, report)
+    return report
+
+
+def _erase_copies(deps: IngestDeps, tenant: Tenant, request: ErasureRequest, report: erasure.ErasureReport) -> None:
+    erasure.scrub_copies(deps.copies(), tenant, request.customer_id, deps.clock(), report)
+    deps.erasures.write(tenant.tenant_id, request.request_id, erasure.log_entry(request, report, deps.clock()))
 
 
 def _write_customers(

@@ -4,11 +4,9 @@ Vendor workers do not write customers themselves: ingest stays the single writer
 customers (docs/decisions.md D1), so an enrichment is a message on the ingest queue like a delivery.
 """
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Discriminator, Tag
-
-from loyalty_hub.models.datasync import DeliveryPointer
+from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 # Where several sources know a customer's points, the first that has a value wins (docs/architecture.md, "Points").
 POINTS_PRECEDENCE: tuple[str, ...] = ("voyado", "orderingstack")
@@ -23,15 +21,3 @@ class EnrichmentUpdate(BaseModel):
     vendor: Literal["voyado", "orderingstack"]
     observed_at: AwareDatetime
     data: dict[str, Any]
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, dict):
-        return str(value.get("kind", "delivery"))  # deliveries queued before `kind` existed
-    return str(getattr(value, "kind", "delivery"))
-
-
-IngestMessage = Annotated[
-    Annotated[DeliveryPointer, Tag("delivery")] | Annotated[EnrichmentUpdate, Tag("enrichment")],
-    Discriminator(_kind),
-]

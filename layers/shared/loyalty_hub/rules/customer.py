@@ -25,6 +25,7 @@ class CustomerState:
     version: int = 0
     updated_at: str | None = None
     created_at: str | None = None
+    erased: dict[str, str] | None = None  # when and why its personal data was erased (logic.erasure)
     dirty: bool = False
 
     @classmethod
@@ -43,6 +44,7 @@ class CustomerState:
             version=int(item.get("version", 0)),
             updated_at=item.get("updated_at"),
             created_at=item.get("created_at"),
+            erased=dict(item["erased"]) if item.get("erased") else None,
         )
 
     def upsert_bill(self, bill_id: str, entry: dict[str, Any]) -> None:
@@ -59,13 +61,26 @@ class CustomerState:
             self.dirty = True
 
     def set_contact(self, contact: ContactFacts | None, version: str) -> None:
+        """A newer Loyalty record; one that carries the person again ends an earlier erasure."""
         if self.contact_version is None or self.contact_version < version:
             self.contact, self.contact_version = contact, version
+            if contact is not None:
+                self.erased = None
+            self.dirty = True
+
+    def erase(self, reason: str, at: str) -> None:
+        """Drops the person: contact and every vendor's word. The bills stay (the merchant's sales, linked
+        only by the customer id); the record stays hidden until Loyalty sends the person again (D47)."""
+        if self.erased is None or self.contact is not None or self.enrichment:
+            self.erased = {"reason": reason, "at": at}
+            self.contact, self.enrichment = None, {}
             self.dirty = True
 
     def set_enrichment(self, vendor: str, data: Mapping[str, Any], observed: str) -> None:
         """A vendor's latest word on the customer; an older observation never replaces a newer one."""
         current = self.enrichment.get(vendor)
+        if self.erased is not None:
+            return  # an answer about an erased person (asked before the erasure) is not kept
         if current is None or current.get("observed", "") < observed:
             self.enrichment[vendor] = {**data, "observed": observed}
             self.dirty = True
@@ -103,6 +118,7 @@ class CustomerState:
             "contact": asdict(self.contact) if self.contact else None,
             "contact_version": self.contact_version,
             "enrichment": self.enrichment or None,
+            "erased": self.erased,
             "category_ids": self.category_ids(),
             **self.view,
         }

@@ -39,17 +39,33 @@ def ledger_entry(facts: BillFacts, version: str, place_id: str, category_ids: tu
     return entry
 
 
-def counted_bills(ledger: Ledger) -> dict[str, LedgerEntry]:
+def not_counted(ledger: Ledger) -> dict[str, str]:
+    """Bill id -> why the refund rule leaves the bill out (module docstring); the others count."""
     reversed_ids = {entry["r"] for entry in ledger.values() if entry.get("r")}
     return {
-        bill_id: entry
+        bill_id: reason
         for bill_id, entry in ledger.items()
-        if not entry.get("d")
-        and not entry.get("rf")
-        and not entry.get("r")
-        and bill_id not in reversed_ids
-        and not ("a" in entry and Decimal(entry["a"]) < 0)
+        if (reason := _left_out(bill_id, entry, reversed_ids)) is not None
     }
+
+
+def _left_out(bill_id: str, entry: LedgerEntry, reversed_ids: set[str]) -> str | None:
+    if entry.get("d"):
+        return "deleted"
+    if entry.get("rf"):
+        return "refunded"
+    if entry.get("r"):
+        return f"corrective bill of {entry['r']}"
+    if bill_id in reversed_ids:
+        return "reversed by a corrective bill"
+    if "a" in entry and Decimal(entry["a"]) < 0:
+        return "negative total"
+    return None
+
+
+def counted_bills(ledger: Ledger) -> dict[str, LedgerEntry]:
+    left_out = not_counted(ledger)
+    return {bill_id: entry for bill_id, entry in ledger.items() if bill_id not in left_out}
 
 
 def category_ids(ledger: Ledger) -> list[str]:

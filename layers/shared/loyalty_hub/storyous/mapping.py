@@ -214,3 +214,25 @@ def contact_facts(customer_id: str, loyalty: dict[str, Any]) -> ContactFacts:
 
 def is_deleted(entity: dict[str, Any]) -> bool:
     return _flag(entity.get("deleted")) or _flag(entity.get("isDeleted"))
+
+
+# Set on a Loyalty record the hub erased, so that replaying its rewritten delivery erases it again.
+ERASED_MARK: Final = "_erasedByLoyaltyHub"
+# What an erased Loyalty record keeps: its ids, its version and its deletion flags. A list of what to keep,
+# not of what to drop, because the Loyalty schema is not known (vendor-reference.md, open question 5).
+LOYALTY_KEPT_FIELDS: Final = frozenset(
+    {*ID_FIELDS["Loyalty"], *GENERIC_ID_FIELDS, VERSION_FIELD, "deleted", "isDeleted", ERASED_MARK}
+)
+
+
+def scrub_loyalty(entity: dict[str, Any], at: str) -> dict[str, Any]:
+    """The Loyalty record without anything but the fields that identify the record itself."""
+    kept = {name: value for name, value in entity.items() if name in LOYALTY_KEPT_FIELDS}
+    return {**kept, ERASED_MARK: kept.get(ERASED_MARK, at)}
+
+
+def erasure_reason(loyalty: dict[str, Any]) -> str | None:
+    """Why a Loyalty record carries no person: Storyous deleted the member, or the hub erased it."""
+    if is_deleted(loyalty):
+        return "loyalty_deleted"
+    return "forget" if loyalty.get(ERASED_MARK) else None

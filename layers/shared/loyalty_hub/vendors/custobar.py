@@ -21,8 +21,9 @@ from loyalty_hub.remote import http
 from loyalty_hub.remote.errors import PermanentError, VendorError, credentials_refused
 from loyalty_hub.rules.projection import counted_bills
 from loyalty_hub.vendors.custobar_records import Unmappable, customer_payload, phone_left_out, sale_rows
+from loyalty_hub.vendors.fates import vendor_metric
 from loyalty_hub.vendors.isolate import isolate
-from loyalty_hub.vendors.worker import tenant_vendor_settings, vendor_metric
+from loyalty_hub.vendors.worker import tenant_vendor_settings
 
 BATCH = 500  # Custobar's own plugins upload at most 500 records per request
 
@@ -114,8 +115,8 @@ class Custobar:
         counted = {bid for ledger in ledgers.values() for bid in counted_bills(ledger)}
         for bill_id, bill in sorted(self._entities.bodies(tenant_id, "Bills", listed).items()):
             owner = str(bill.get("customerId") or "")
-            if not owner:
-                continue
+            if not owner or (items.get(owner) or {}).get("erased"):
+                continue  # no customer, or one erased: Custobar must not link sales to it again
             entry = ledgers.get(owner, {}).get(bill_id, {})
             try:
                 rows += [(bill_id, row) for row in sale_rows(bill, owner, bill_id in counted, paid_at=entry.get("t"))]

@@ -39,7 +39,19 @@ def e164(phone: str | None, region: str) -> str | None:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+def erased_payload(item: dict[str, Any]) -> dict[str, Any] | None:
+    """An erased customer's whole record (doc L30, L68-70): `is_forgotten` anonymises it in Custobar for an
+    erasure request, `is_deleted` removes it from marketing when Loyalty deleted the member (D47)."""
+    erased = item.get("erased")
+    if not erased:
+        return None
+    flag = "is_deleted" if erased.get("reason") == "loyalty_deleted" else "is_forgotten"
+    return {"external_id": external_id(item["customer_id"]), flag: True}
+
+
 def customer_payload(item: dict[str, Any], settings: CustobarSettings, region: str) -> dict[str, Any]:
+    if (erased := erased_payload(item)) is not None:
+        return erased
     prefix = settings.field_prefix
 
     def text(name: str) -> str:

@@ -32,7 +32,8 @@ from loyalty_hub.models.vendors import OrderingStackSettings
 from loyalty_hub.remote import http
 from loyalty_hub.remote.errors import PermanentError, VendorError, credentials_refused, deferred
 from loyalty_hub.rules.projection import counted_bills
-from loyalty_hub.vendors.worker import tenant_vendor_settings, vendor_metric
+from loyalty_hub.vendors.fates import vendor_metric
+from loyalty_hub.vendors.worker import tenant_vendor_settings
 
 _KEEP = re.compile(r"[A-Za-z0-9-]")
 ACCOUNT = re.compile(r"^[a-zA-Z0-9._-]{3,64}$")  # `account` and `card`, doc L580-582 and L624-628
@@ -126,8 +127,8 @@ class OrderingStack:
                 errors |= dict.fromkeys(range(index, len(messages)), deferred("out of time"))
                 break
             item = items.get(message.customer_id)
-            if item is None:
-                continue
+            if item is None or item.get("erased"):
+                continue  # gone, or erased: OrderingStack documents no delete, so nothing is sent (D47)
             try:
                 self._sync(tenant_id, settings, secret, item, message.bill_ids)
             except VendorError as error:

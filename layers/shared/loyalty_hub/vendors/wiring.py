@@ -8,8 +8,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from loyalty_hub import config, warm
+from loyalty_hub import aws, config, warm
 from loyalty_hub.config import VendorWorkerSettings
+from loyalty_hub.dal.vendor_ledger import LastSends
 from loyalty_hub.errors import ConfigurationError
 from loyalty_hub.models.vendors import VENDORS
 from loyalty_hub.observability import logger, metrics
@@ -27,6 +28,12 @@ def vendor(name: str) -> tuple[Vendor, VendorWorkerSettings]:
     return built, settings
 
 
+@warm.cached
+def last_sends(table: str) -> LastSends | None:
+    """Where the worker notes each customer's last send for `admin trace` (VendorLedgerTable)."""
+    return LastSends(aws.client("dynamodb"), table) if table else None
+
+
 def handler(name: str) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
     if name not in VENDORS:
         raise AttributeError(f"no vendor {name!r} in models.vendors.VENDORS")
@@ -42,6 +49,7 @@ def handler(name: str) -> Callable[[dict[str, Any], LambdaContext], dict[str, An
             dlq_url=settings.VENDOR_DEAD_LETTER_QUEUES[name],
             max_receives=settings.VENDOR_MAX_RECEIVES,
             context=context,
+            last_sends=last_sends(settings.VENDOR_LEDGER_TABLE),
         )
 
     return lambda_handler
