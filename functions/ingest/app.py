@@ -1,5 +1,7 @@
 """Ingest: applies archived DataSync deliveries from the FIFO ingest queue, reporting partial failures."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Any
 
@@ -15,6 +17,17 @@ from loyalty_hub.models.ingest_message import IngestMessage
 from loyalty_hub.observability import logger, metrics
 
 _MESSAGE: TypeAdapter[IngestMessage] = TypeAdapter(IngestMessage)
+
+
+@contextmanager
+def _failure(metric: str, message: str, keys: dict[str, Any]) -> Iterator[None]:
+    """A failing message is counted and logged with what happens next, then raised for SQS to retry."""
+    try:
+        yield
+    except Exception:
+        metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
+        logger.exception(message, extra=keys)
+        raise
 
 
 def record_handler(record: partial.Record) -> None:
@@ -33,12 +46,8 @@ def record_handler(record: partial.Record) -> None:
         "delivery_id": pointer.delivery_id,
         "s3_key": pointer.key,
     }
-    try:
+    with _failure("DeliveriesFailed", "delivery failed; SQS retries it, then moves it to the ingest DLQ", keys):
         report = ingest_delivery(default_deps(), pointer)
-    except Exception:
-        metrics.add_metric(name="DeliveriesFailed", unit=MetricUnit.Count, value=1)
-        logger.exception("delivery failed; SQS retries it, then moves it to the ingest DLQ", extra=keys)
-        raise
     if report.duplicate:
         logger.info("delivery applied before; skipped", extra=keys)
         metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
@@ -65,24 +74,18 @@ def record_handler(record: partial.Record) -> None:
 
 def apply_enrichment_update(update: EnrichmentUpdate) -> None:
     keys = {"tenant": update.tenant_id, "vendor": update.vendor}
-    try:
+    with _failure("EnrichmentsFailed", "enrichment failed; SQS retries it, then moves it to the ingest DLQ", keys):
         changed = apply_enrichment(default_deps(), update)
-    except Exception:
-        metrics.add_metric(name="EnrichmentsFailed", unit=MetricUnit.Count, value=1)
-        logger.exception("enrichment failed; SQS retries it, then moves it to the ingest DLQ", extra=keys)
-        raise
     logger.info("enrichment applied", extra={**keys, "changed": changed})
     metrics.add_metric(name="EnrichmentsApplied", unit=MetricUnit.Count, value=1)
 
 
 def apply_erasure_request(request: ErasureRequest) -> None:
     keys = {"tenant": request.tenant_id, "request_id": request.request_id, "reason": request.reason}
-    try:
+    with _failure(
+        "ErasuresFailed", "erasure failed; SQS retries it (each step is idempotent), then the ingest DLQ", keys
+    ):
         report = apply_erasure(default_deps(), request)
-    except Exception:
-        metrics.add_metric(name="ErasuresFailed", unit=MetricUnit.Count, value=1)
-        logger.exception("erasure failed; SQS retries it (each step is idempotent), then the ingest DLQ", extra=keys)
-        raise
     logger.info("customer erased", extra={**keys, **asdict(report)})
     metrics.add_metric(name="ErasuresDone", unit=MetricUnit.Count, value=1)
 

@@ -73,7 +73,7 @@ def _vendor(
     if settings is None:
         return found
     last = ops.sends.get(name, tenant.tenant_id, customer_id) if ops.sends else None
-    found["last_send"] = {k: v for k, v in last.items() if k not in ("pk", "sk")} if last else None
+    found["last_send"] = last
     enrichment = ((item or {}).get("enrichment") or {}).get(name)
     found["enrichment_observed"] = enrichment.get("observed") if enrichment else None
     return found

@@ -49,6 +49,10 @@ class Appearances:
         self._table = table
         self._retention = timedelta(days=retention_days)
 
+    def _expires(self, pointer: DeliveryPointer) -> int:
+        """With the archive object it points at (epoch seconds, the table's TTL)."""
+        return int((pointer.received_at + self._retention).timestamp())
+
     def record(self, pointer: DeliveryPointer, customer_ids: Iterable[str], source: str) -> None:
         """Notes that this delivery names these customers: ceil(customers / 25) write requests."""
         items = self.items(pointer, customer_ids, source)
@@ -62,7 +66,7 @@ class Appearances:
             {
                 "pk": f"{pointer.tenant_id}#~copies#{pointer.sha256}",
                 "sk": pointer.key,
-                "expires_at": int((pointer.received_at + self._retention).timestamp()),
+                "expires_at": self._expires(pointer),
             }
         )
         try:
@@ -75,7 +79,7 @@ class Appearances:
         return sorted(str(i["sk"]) for i in self._query(f"{tenant_id}#~copies#{sha256}"))
 
     def items(self, pointer: DeliveryPointer, customer_ids: Iterable[str], source: str) -> list[dict[str, Any]]:
-        expires = int((pointer.received_at + self._retention).timestamp())
+        expires = self._expires(pointer)
         received_at = pointer.received_at.isoformat()
         return [
             to_item(
@@ -101,16 +105,7 @@ class Appearances:
         return sorted(found, key=lambda a: (a.received_at, a.archive_key))
 
     def _query(self, pk: str) -> list[dict[str, Any]]:
-        try:
-            pages = self._client.get_paginator("query").paginate(
-                TableName=self._table,
-                KeyConditionExpression="pk = :pk",
-                ExpressionAttributeValues={":pk": {"S": pk}},
-                ConsistentRead=True,
-            )
-            return [from_item(item) for page in pages for item in page.get("Items", [])]
-        except (ClientError, BotoCoreError) as exc:
-            raise classify(exc, f"Query on {self._table}") from exc
+        return _partition(self._client, self._table, pk)
 
 
 class ErasureLog:
@@ -143,15 +138,27 @@ class ErasureLog:
 
     def of_customer(self, tenant_id: str, customer_id: str) -> list[dict[str, Any]]:
         """The tenant's erasures of this customer, oldest first (the log is read by operators only)."""
-        try:
-            pages = self._client.get_paginator("query").paginate(
-                TableName=self._table,
-                KeyConditionExpression="pk = :pk",
-                FilterExpression="customer_id = :c",
-                ExpressionAttributeValues={":pk": {"S": f"{tenant_id}#~erasures"}, ":c": {"S": customer_id}},
-                ConsistentRead=True,
-            )
-            entries = [from_item(item) for page in pages for item in page.get("Items", [])]
-        except (ClientError, BotoCoreError) as exc:
-            raise classify(exc, f"Query on {self._table}") from exc
+        entries = _partition(
+            self._client,
+            self._table,
+            f"{tenant_id}#~erasures",
+            FilterExpression="customer_id = :c",
+            ExpressionAttributeValues={":c": {"S": customer_id}},
+        )
         return sorted(entries, key=lambda e: str(e.get("requested_at", "")))
+
+
+def _partition(client: "DynamoDBClient", table: str, pk: str, **extra: Any) -> list[dict[str, Any]]:
+    """Every item of one partition, consistently read; `extra` adds a filter and its values."""
+    values = {":pk": {"S": pk}, **extra.pop("ExpressionAttributeValues", {})}
+    try:
+        pages = client.get_paginator("query").paginate(
+            TableName=table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues=values,
+            ConsistentRead=True,
+            **extra,
+        )
+        return [from_item(item) for page in pages for item in page.get("Items", [])]
+    except (ClientError, BotoCoreError) as exc:
+        raise classify(exc, f"Query on {table}") from exc

@@ -46,7 +46,8 @@ def parse_key(key: str) -> ArchivedKey:
     return ArchivedKey(unquote(tenant), unquote(place), unquote(domain), received_on, name.removesuffix(".json"))
 
 
-def put_raw(s3: "S3Client", bucket: str, key: str, body: bytes, sha256_hex: str) -> None:
+def put_raw(s3: "S3Client", bucket: str, key: str, body: bytes, sha256_hex: str, *, erased: bool = False) -> None:
+    """`erased`: a rewrite by erasure; the key keeps the received body's hash, the metadata the object's own."""
     try:
         s3.put_object(
             Bucket=bucket,
@@ -54,10 +55,12 @@ def put_raw(s3: "S3Client", bucket: str, key: str, body: bytes, sha256_hex: str)
             Body=body,
             ContentType="application/json",
             ChecksumAlgorithm="SHA256",
-            Metadata={"sha256": sha256_hex},
+            Metadata={"sha256": sha256_hex, **({"erased": "true"} if erased else {})},
         )
     except (ClientError, BotoCoreError) as exc:
-        raise Unavailable("could not archive the delivery") from exc
+        raise Unavailable(
+            "could not rewrite the archived delivery" if erased else "could not archive the delivery"
+        ) from exc
 
 
 class ArchiveMissing(HubError):
@@ -150,18 +153,7 @@ def rewrite_raw(s3: "S3Client", bucket: str, key: str, transform: Callable[[byte
     changed = transform(body)
     outcome = "unchanged"
     if changed != body:
-        try:
-            s3.put_object(
-                Bucket=bucket,
-                Key=key,
-                Body=changed,
-                ContentType="application/json",
-                ChecksumAlgorithm="SHA256",
-                # The key keeps the received body's hash; the metadata says what the object holds now.
-                Metadata={"sha256": hashlib.sha256(changed).hexdigest(), "erased": "true"},
-            )
-        except (ClientError, BotoCoreError) as exc:
-            raise Unavailable("could not rewrite the archived delivery") from exc
+        put_raw(s3, bucket, key, changed, hashlib.sha256(changed).hexdigest(), erased=True)
         outcome = "rewritten"
     return Rewrite(outcome, _delete_noncurrent(s3, bucket, key))
 

@@ -63,4 +63,4 @@ class LastSends:
     def get(self, vendor: str, tenant_id: str, customer_id: str) -> dict[str, Any] | None:
         key = {"pk": {"S": self._pk(vendor, tenant_id)}, "sk": {"S": customer_id}}
         found = batch_get(self._client, self._table, [key])
-        return from_item(found[0]) if found else None
+        return {k: v for k, v in from_item(found[0]).items() if k not in ("pk", "sk")} if found else None

@@ -260,8 +260,8 @@ def apply_erasure(deps: IngestDeps, request: ErasureRequest) -> erasure.ErasureR
     state = batch.states[request.customer_id]
     report = erasure.ErasureReport()
     if state.version > 0:
-        report.customer = "already erased" if state.erased and state.contact is None else "erased"
-        state.erase(request.reason, format_timestamp(deps.clock()))
+        erased_now = state.erase(request.reason, format_timestamp(deps.clock()))
+        report.customer = "erased" if erased_now else "already erased"
         _, refused = _write_customers(deps, batch, {})
         if refused:
             raise refused[request.customer_id]

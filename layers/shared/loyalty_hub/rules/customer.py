@@ -68,13 +68,16 @@ class CustomerState:
                 self.erased = None
             self.dirty = True
 
-    def erase(self, reason: str, at: str) -> None:
+    def erase(self, reason: str, at: str) -> bool:
         """Drops the person: contact and every vendor's word. The bills stay (the merchant's sales, linked
-        only by the customer id); the record stays hidden until Loyalty sends the person again (D47)."""
-        if self.erased is None or self.contact is not None or self.enrichment:
-            self.erased = {"reason": reason, "at": at}
-            self.contact, self.enrichment = None, {}
-            self.dirty = True
+        only by the customer id); the record stays hidden until Loyalty sends the person again (D47).
+        False when it was erased already."""
+        if self.erased is not None and self.contact is None and not self.enrichment:
+            return False
+        self.erased = {"reason": reason, "at": at}
+        self.contact, self.enrichment = None, {}
+        self.dirty = True
+        return True
 
     def set_enrichment(self, vendor: str, data: Mapping[str, Any], observed: str) -> None:
         """A vendor's latest word on the customer; an older observation never replaces a newer one."""
