@@ -10,17 +10,25 @@ import pytest
 
 from functions.ingest import app as ingest_app
 from loyalty_hub.dal import archive as raw_archive
+from loyalty_hub.dal.customers import CustomerStore
+from loyalty_hub.dal.entities import EntityStore
+from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.logic import ingest
 from loyalty_hub.logic.capture import vendor_message
 from loyalty_hub.logic.customer_api import ListQuery, default_deps, get_customer, list_customers
 from loyalty_hub.models.datasync import DeliveryPointer
 from loyalty_hub.models.enrichment import EnrichmentUpdate
 from loyalty_hub.models.tenant import Tenant
+from loyalty_hub.models.vendor_message import VendorMessage
+from loyalty_hub.models.vendors import CustobarSettings, Vendors
 from loyalty_hub.partial import AllRecordsFailed
+from loyalty_hub.vendors.custobar import Custobar
 from loyalty_hub.vendors.custobar_records import erased_payload
 from loyalty_hub_dev.admin import Admin, AdminError, Target, cli
+from loyalty_hub_dev.sandboxes.custobar import CustobarSandbox
 from tests.support.deliveries import archive, bill, customer_item
-from tests.support.stack import MERCHANT, PLACE, REGION, Stack, add_tenant
+from tests.support.stack import MERCHANT, PLACE, REGION, Stack, add_tenant, read_secret, write_secrets
+from tests.support.wsgi_transport import session_for
 
 ALICE, BOB = "M4E6D346F7257504B", "M5A1B2C3D4E5F6A7B"
 ALICE_VALUES = ("Alenka", "Nováková", "alenka@example.cz", "+420777123456", "Dlouhá 5", "1990-04-01", "CARD-77881")
@@ -174,6 +182,47 @@ def test_custobar_hears_is_forgotten_and_nothing_personal(stack: Stack, history:
     assert erased_payload(new) == {"external_id": f"sty-{ALICE}", "is_forgotten": True}
 
 
+class Recording:
+    """The sandbox's transport, keeping every request body the client sent."""
+
+    def __init__(self, app: Any) -> None:
+        self.transport, self.bodies = session_for(app), list[bytes]()
+
+    def request(self, method: str, url: str, *, body: bytes | None, headers: dict[str, str], **more: Any) -> Any:
+        self.bodies.append(body or b"")
+        return self.transport.request(method, url, body=body, headers=headers, **more)
+
+
+def test_the_custobar_sandbox_forgets_her_and_is_sent_nothing_personal(
+    stack: Stack, history: Tenant, lambda_context: Any
+) -> None:
+    settings = CustobarSettings(base_url="https://acme.custobar.com", field_prefix="acme", auth="Token")
+    write_secrets(MERCHANT, {"custobar_token": "custobar-token-123"})
+    client = boto3.client("dynamodb", region_name=REGION)
+    tenants = TenantStore(stack.tenants_table, client=client, cache_seconds=0)
+    tenants.put(history.model_copy(update={"vendors": Vendors(custobar=settings)}))
+    sandbox = CustobarSandbox(token="custobar-token-123")
+    http = Recording(sandbox)
+    custobar = Custobar(
+        tenants, CustomerStore(client, stack.customers_table), EntityStore(client, stack.entities_table),
+        lambda t: read_secret("custobar", t), session=http,
+    )  # fmt: skip
+    everyone = [VendorMessage(tenant_id=MERCHANT, customer_id=c, bill_ids=["B1", "B2", "B3"]) for c in (ALICE, BOB)]
+    custobar.deliver(MERCHANT, everyone)
+    assert sandbox.customers[f"sty-{ALICE}"]["first_name"] == "Alenka"  # Custobar held her before
+    old = customer_item(stack.customers_table, MERCHANT, ALICE)
+    forget(stack, lambda_context)
+    change = vendor_message(customer_item(stack.customers_table, MERCHANT, ALICE), old)
+    assert change is not None
+    bob_before, sent_before = dict(sandbox.customers[f"sty-{BOB}"]), len(http.bodies)
+    custobar.deliver(MERCHANT, [change.message])
+    assert sandbox.customers[f"sty-{ALICE}"] == {"external_id": f"sty-{ALICE}", "is_forgotten": True}
+    assert sandbox.customers[f"sty-{BOB}"] == bob_before
+    sent = b"".join(http.bodies[sent_before:]).decode()
+    assert sandbox.requests[sent_before:] == [("/api/customers/upload/", 200)]  # no sales for an erased customer
+    assert "is_forgotten" in sent and leaked(sent.lower()) == []
+
+
 def test_forget_again_finds_nothing_left_and_a_later_stale_delivery_brings_nothing_back(
     stack: Stack, history: Tenant, lambda_context: Any
 ) -> None:
@@ -244,6 +293,19 @@ def test_a_deleted_loyalty_member_is_erased_and_custobar_hears_is_deleted(stack:
     item = customer_item(stack.customers_table, MERCHANT, ALICE)
     assert item is not None and item["erased"]["reason"] == "loyalty_deleted"
     assert erased_payload(item) == {"external_id": f"sty-{ALICE}", "is_deleted": True}
+
+
+def test_a_delivery_deleting_many_members_lists_the_quarantine_once(stack: Stack, history: Tenant) -> None:
+    members = [loyalty(f"M{i:016X}", "2024-07-01T09:00:00Z", f"Člen{i}", f"clen{i}@example.cz") for i in range(5)]
+    deliver(stack, "Loyalty", members, datetime(2024, 7, 8, tzinfo=UTC))
+    queried: list[str] = []
+    ingest.default_deps().quarantine._client.meta.events.register(
+        "provide-client-params.dynamodb.Query", lambda params, **_: queried.append(params["TableName"])
+    )
+    deleted = [{**m, "deleted": True, "_lastModifiedAt": "2024-07-09T09:00:00Z"} for m in members]
+    deliver(stack, "Loyalty", deleted, datetime(2024, 7, 9, tzinfo=UTC))
+    assert queried.count(stack.quarantine_table) == 1
+    assert all(customer_item(stack.customers_table, MERCHANT, m["customerId"])["erased"] for m in members)
 
 
 def test_loyalty_sending_the_person_again_ends_the_erasure(stack: Stack, history: Tenant, lambda_context: Any) -> None:

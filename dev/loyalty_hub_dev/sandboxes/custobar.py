@@ -3,8 +3,11 @@
 email (L9-15), external_id of letters, digits and dashes (L13), phone_number country-prefixed (L14),
 only the documented fields (L13-49, with their types: booleans, dates, lists) or company fields
 `<prefix>__<name>` (L50-51), `tags.add`/`mailing_lists.remove` (L54-64), `is_deleted` (L68-70); `""`
-removes a key (L8), so it is stored as a removal. Sales follow vendor-reference.md §3.4 (the sales page
-is not in vendor-docs/): sale_external_id, sale_date with an offset, money in integer cents.
+removes a key (L8), so it is stored as a removal. `is_forgotten: true` anonymises the customer (L30): the
+record keeps its external_id and the flag only, and no later upload unforgets it (L30); the document is
+silent on what a later upload's other fields do, so they are kept (D47). Sales follow
+vendor-reference.md §3.4 (the sales page is not in vendor-docs/): sale_external_id, sale_date with an
+offset, money in integer cents.
 The document is silent on error bodies, the batch limit and unknown fields: this sandbox answers
 `400 {"error": {"reason": ...}}` naming the field (never its value), takes at most 500 records (the
 limit Custobar's plugins keep), and refuses an undocumented field that has no company prefix
@@ -90,10 +93,20 @@ class CustobarSandbox:
             for record in records:
                 self.arrived[f"{kind}/{record['external_id']}"] = now
                 if kind == "customers":
-                    self.customers.setdefault(record["external_id"], {}).update(record)
+                    self._keep_customer(record)
                 else:
                     self.sales[record["external_id"]] = record
         return _json(200, {"response": "ok", "id": len(self.requests)})
+
+    def _keep_customer(self, record: dict[str, Any]) -> None:
+        held = self.customers.setdefault(record["external_id"], {})
+        forgotten = held.get("is_forgotten") is True
+        if record.get("is_forgotten") is True:  # doc L30: anonymise all personally identifiable data
+            held.clear()
+            forgotten = True
+        held.update(record)
+        if forgotten:  # doc L30: "cannot be unforgotten"
+            held["is_forgotten"] = True
 
     def _invalid(self, kind: str, record: dict[str, Any]) -> str | None:
         if kind == "customers":

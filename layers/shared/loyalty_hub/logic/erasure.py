@@ -53,11 +53,23 @@ class ErasureReport:
 
 @dataclass
 class CopyStores:
+    """The stores erasure reads and rewrites; one per delivery or request, so the quarantine is listed once."""
+
     entities: EntityStore
     quarantine: QuarantineStore
     appearances: Appearances
     s3: "S3Client"
     raw_bucket: str
+    _quarantined: dict[str, list[str]] | None = None
+
+    def quarantined_loyalty(self, tenant_id: str, customer_id: str) -> list[str]:
+        """The qids of the customer's quarantined Loyalty records (poison ids are cut for display: never a match)."""
+        if self._quarantined is None:
+            self._quarantined = {}
+            for r in self.quarantine.list(tenant_id):
+                if r.domain == LOYALTY and r.entity_id:
+                    self._quarantined.setdefault(r.entity_id, []).append(r.qid)
+        return self._quarantined.pop(customer_id, [])
 
 
 def scrub_copies(stores: CopyStores, tenant: Tenant, customer_id: str, at: datetime, report: ErasureReport) -> None:
@@ -72,11 +84,7 @@ def scrub_copies(stores: CopyStores, tenant: Tenant, customer_id: str, at: datet
         else:
             stores.entities.replace_body(tenant_id, LOYALTY, customer_id, scrubbed)
             report.loyalty_record = "scrubbed"
-    held = [
-        r.qid
-        for r in stores.quarantine.list(tenant_id)
-        if r.domain == LOYALTY and r.entity_id == customer_id  # poison ids are cut for display: never a match
-    ]
+    held = stores.quarantined_loyalty(tenant_id, customer_id)
     stores.quarantine.delete(tenant_id, held)
     report.quarantine_dropped += len(held)
     for seen in stores.appearances.of(tenant_id, customer_id):

@@ -135,8 +135,9 @@ def ingest_delivery(deps: IngestDeps, pointer: DeliveryPointer) -> IngestReport:
     if domain == "Loyalty":
         named |= set(incoming) | {p.entity_id for p in poison if p.code != "invalid_id"}
     deps.appearances.record(pointer, named, str((envelope.model_extra or {}).get("source") or "webhook"))
+    stores = deps.copies()
     for customer_id in batch.erased_now:  # Storyous deleted these members: erase their copies too (D47)
-        _erase_copies(deps, tenant, ErasureRequest(
+        _erase_copies(deps, stores, tenant, ErasureRequest(
             tenant_id=tenant.tenant_id, customer_id=customer_id, reason="loyalty_deleted",
             request_id=pointer.sha256[:16] + hashlib.sha256(customer_id.encode()).hexdigest()[:16],
             requested_at=deps.clock(), requested_by="storyous",
@@ -265,12 +266,14 @@ def apply_erasure(deps: IngestDeps, request: ErasureRequest) -> erasure.ErasureR
         _, refused = _write_customers(deps, batch, {})
         if refused:
             raise refused[request.customer_id]
-    _erase_copies(deps, tenant, request, report)
+    _erase_copies(deps, deps.copies(), tenant, request, report)
     return report
 
 
-def _erase_copies(deps: IngestDeps, tenant: Tenant, request: ErasureRequest, report: erasure.ErasureReport) -> None:
-    erasure.scrub_copies(deps.copies(), tenant, request.customer_id, deps.clock(), report)
+def _erase_copies(
+    deps: IngestDeps, stores: erasure.CopyStores, tenant: Tenant, request: ErasureRequest, report: erasure.ErasureReport
+) -> None:
+    erasure.scrub_copies(stores, tenant, request.customer_id, deps.clock(), report)
     deps.erasures.write(tenant.tenant_id, request.request_id, erasure.log_entry(request, report, deps.clock()))
 
 
