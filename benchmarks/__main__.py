@@ -16,6 +16,7 @@ from benchmarks import (  # noqa: E402 - after the environment it reads
     bench_ingest,
     bench_latency,
     bench_poison,
+    bench_vendor_batch,
     bench_voyado,
     bench_voyado_lookups,
 )
@@ -29,6 +30,8 @@ def main() -> None:
     bench_poison.main()
     print()
     bench_customer_api.main()
+    print()
+    bench_vendor_batch.main()
     print()
     bench_voyado.main()
     print()

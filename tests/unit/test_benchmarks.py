@@ -12,6 +12,7 @@ from benchmarks import (
     bench_first_page,
     bench_ingest,
     bench_poison,
+    bench_vendor_batch,
     bench_voyado,
     bench_voyado_lookups,
 )
@@ -55,3 +56,9 @@ def test_voyado(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[s
     out = printed(capsys, bench_voyado) + printed(capsys, bench_voyado_lookups)
     assert "accepted 8, 429s 0" in out and "accepted 4, 429s 0" in out  # every lookup made, none refused
     assert "pacing's own cost" in out and "lookups per identifier change" in out
+
+
+def test_vendor_batch(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(bench_vendor_batch, "BATCHES", (30,))
+    out = printed(capsys, bench_vendor_batch)
+    assert "30 customers: 4 requests before, 6 after (+BatchWriteItem 2; bound ceil(30/25) = 2)" in out

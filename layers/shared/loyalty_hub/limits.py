@@ -3,7 +3,7 @@
 moto accepts what DynamoDB refuses (oversized keys and items, numbers beyond 38 digits), so these
 checks, not moto, are what keeps a refused write from reaching AWS; `batch.classify` reads the codes
 AWS answers with when a check still misses something.
-Source: the DynamoDB developer guide, "Quotas" (item size, key lengths) and "Data types" (numbers).
+Source: the DynamoDB developer guide, "Quotas" (item size, key lengths, batch sizes) and "Data types" (numbers).
 """
 
 from collections.abc import Mapping
@@ -18,6 +18,8 @@ MAX_SORT_KEY_BYTES: Final = 1024  # also for an index's sort key
 MAX_NUMBER_DIGITS: Final = 38
 MAX_NUMBER: Final = Decimal("9.9999999999999999999999999999999999999E+125")
 MIN_POSITIVE_NUMBER: Final = Decimal("1E-130")
+MAX_BATCH_GET_KEYS: Final = 100  # BatchGetItem
+MAX_BATCH_WRITE_ITEMS: Final = 25  # BatchWriteItem
 
 # Our own bound on Storyous ids (bill, customer, product...): real ones are about 20 characters, and
 # 512 bytes fits every key an id becomes part of (entity sort key, customer keys with their index

@@ -15,13 +15,11 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from loyalty_hub.errors import Refused, Unavailable
-from loyalty_hub.limits import item_problem
+from loyalty_hub.limits import MAX_BATCH_GET_KEYS, MAX_BATCH_WRITE_ITEMS, item_problem
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-GET_LIMIT = 100
-WRITE_LIMIT = 25
 MAX_ROUNDS = 8
 BASE_DELAY = 0.05
 MAX_DELAY = 2.0
@@ -73,7 +71,7 @@ def batch_get(
 ) -> list[dict[str, Any]]:
     """All items found for `keys` (raw attribute values), read strongly consistently unless told not to."""
     found: list[dict[str, Any]] = []
-    for chunk in _chunks(keys, GET_LIMIT):
+    for chunk in _chunks(keys, MAX_BATCH_GET_KEYS):
         request: dict[str, Any] = {"Keys": list(chunk), "ConsistentRead": consistent}
         if projection:
             request["ProjectionExpression"] = projection
@@ -113,7 +111,7 @@ def batch_put(
             refused[index] = Refused(*problem)
         else:
             writable.append((index, item))
-    for chunk in _chunks(writable, WRITE_LIMIT):
+    for chunk in _chunks(writable, MAX_BATCH_WRITE_ITEMS):
         try:
             _write_requests(client, table, [{"PutRequest": {"Item": item}} for _, item in chunk], sleep)
         except Refused:
@@ -132,7 +130,7 @@ def batch_put(
 def batch_delete(
     client: "DynamoDBClient", table: str, keys: Sequence[dict[str, Any]], *, sleep: Sleep = time.sleep
 ) -> None:
-    for chunk in _chunks(keys, WRITE_LIMIT):
+    for chunk in _chunks(keys, MAX_BATCH_WRITE_ITEMS):
         _write_requests(client, table, [{"DeleteRequest": {"Key": key}} for key in chunk], sleep)
 
 
