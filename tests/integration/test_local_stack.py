@@ -163,6 +163,28 @@ def test_the_storyous_pull_fires_on_demand_and_brings_in_a_bill_no_webhook_deliv
     assert http_json("POST", f"{local_stack.control_url}/schedules/ReconcileFunction", timeout=120)[0] == 200
 
 
+def test_trace_then_forget_a_customer_through_the_local_stack(local_stack: Running, tenant: dict[str, str]) -> None:
+    """IT-V1 (Loyalty and a bill, above): trace finds both deliveries and the Custobar send; forget
+    erases the person (the ingest function rewrites the archived Loyalty delivery and deletes its old
+    versions, calls the IAM test below checks) and Custobar hears is_forgotten."""
+    admin = local_stack.admin()
+    ops, held = admin.customer_ops(), admin._tenant(MERCHANT)
+    traced = ops.trace(held, "IT-V1")
+    assert sorted(d["domain"] for d in traced["deliveries"]) == ["Bills", "Loyalty"]
+    assert traced["hub"]["state"] == "served" and traced["hub"]["bills_counted"] == ["IT-V-1"]
+    assert wait_for(lambda: (ops.trace(held, "IT-V1")["vendors"]["custobar"]["last_send"] or {}).get("status")
+                    == "sent", timeout=30)  # fmt: skip
+    done = ops.forget(held, "IT-V1", wait_seconds=60, poll_seconds=0.5)
+    assert done.done and done.entry["report"]["archive_rewritten"] == 1 and done.entry["report"]["customer"] == "erased"
+    auth = {"Authorization": f"Bearer {tenant['key']}"}
+    assert http_json("GET", f"{local_stack.api_url}/api/v1/customer/IT-V1", headers=auth)[0] == 404
+    received = f"{local_stack.custobar_url}/_sandbox/received"
+    assert wait_for(lambda: http_json("GET", received)[1]["customers"]["sty-IT-2DV1"].get("is_forgotten"), timeout=30)
+    assert "nobody@example.cz" not in json.dumps(http_json("GET", received)[1]["customers"]["sty-IT-2DV1"])
+    after = ops.trace(held, "IT-V1")
+    assert after["hub"]["state"] == "erased" and [e["status"] for e in after["erasures"]] == ["done"]
+
+
 def test_an_unknown_route_answers_like_api_gateway(local_stack: Running) -> None:
     assert http_json("GET", f"{local_stack.api_url}/nowhere")[0] == 403
 

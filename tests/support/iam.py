@@ -16,6 +16,7 @@ ACTIONS = {
     ("sqs", "DeleteMessageBatch"): "sqs:DeleteMessage",
     ("sqs", "ChangeMessageVisibilityBatch"): "sqs:ChangeMessageVisibility",
     ("s3", "ListObjectsV2"): "s3:ListBucket",
+    ("s3", "ListObjectVersions"): "s3:ListBucketVersions",
     ("s3", "HeadObject"): "s3:GetObject",
     ("dynamodbstreams", "GetRecords"): "dynamodb:GetRecords",
     ("dynamodbstreams", "GetShardIterator"): "dynamodb:GetShardIterator",
@@ -27,6 +28,8 @@ def requests(call: dict[str, Any], stream_arn: str) -> list[tuple[str, str]]:
     """(action, resource ARN) pairs a traced call needs."""
     service, operation = call["service"], call["operation"]
     action = ACTIONS.get((service, operation), f"{service}:{operation}")
+    if service == "s3" and call.get("VersionId") and operation in ("GetObject", "DeleteObject"):
+        action += "Version"  # a named version is its own IAM action: s3:GetObjectVersion, s3:DeleteObjectVersion
     if service == "dynamodb":
         tables = call.get("Tables") or [call["TableName"]]
         suffix = f"/index/{call['IndexName']}" if call.get("IndexName") else ""

@@ -13,7 +13,7 @@ from botocore.client import BaseClient
 from loyalty_hub_dev.local.console import running_function
 
 # The request parameters that name a resource; everything else (items, bodies, messages) stays out.
-NAMING = ("TableName", "IndexName", "Bucket", "Key", "Prefix", "QueueUrl", "SecretId", "StreamArn")
+NAMING = ("TableName", "IndexName", "Bucket", "Key", "Prefix", "QueueUrl", "SecretId", "StreamArn", "VersionId")
 
 
 class CallTrace:
