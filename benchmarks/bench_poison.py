@@ -8,7 +8,6 @@
 """
 
 import json
-import statistics
 import time
 from collections import Counter
 from typing import Any
@@ -18,6 +17,7 @@ from moto import mock_aws
 from benchmarks import payloads
 from benchmarks.bench_ingest import BILLS, CUSTOMERS, count_requests, ingest_in_memory
 from benchmarks.fakes import LambdaContext
+from benchmarks.timing import interleaved
 from loyalty_hub import aws, config
 from loyalty_hub.dal import archive as archive_dal
 from loyalty_hub.dal import tenants
@@ -48,18 +48,6 @@ def poisoned(bills: list[dict[str, Any]], share: float = 0.01) -> list[dict[str,
             case 4:
                 b["finalPrice"] = "1" * 39
     return out
-
-
-def cpu_pairs(clean: bytes, dirty: bytes, dirty_bills: int) -> tuple[float, float, float]:
-    """Median CPU ms of each, and the median of their pairwise ratios, run alternately."""
-    ratios, a, b = [], [], []
-    for _ in range(PAIRS):
-        for samples, body, bills in ((a, clean, BILLS), (b, dirty, dirty_bills)):
-            start = time.process_time()
-            ingest_in_memory(body, bills)()
-            samples.append((time.process_time() - start) * 1000)
-        ratios.append(b[-1] / a[-1])
-    return statistics.median(a), statistics.median(b), statistics.median(ratios)
 
 
 def receives_until_next_delivery(bills: list[dict[str, Any]]) -> tuple[int, float, int]:
@@ -133,7 +121,12 @@ def main() -> None:
         f"({', '.join(f'{k} {v}' for k, v in sorted((Counter(dirty_requests) - total).items())) or 'no extra'})"
     )
     tenants.clear_cache()
-    clean_ms, dirty_ms, ratio = cpu_pairs(payloads.envelope("Bills", bills), payloads.envelope("Bills", dirty), BILLS)
+    cpu = interleaved(
+        ingest_in_memory(payloads.envelope("Bills", bills), BILLS),
+        ingest_in_memory(payloads.envelope("Bills", dirty), BILLS),
+        PAIRS,
+    )
+    clean_ms, dirty_ms, ratio = cpu.a_ms, cpu.b_ms, cpu.ratio
     print(
         f"CPU: clean {clean_ms:.1f} ms, with poison {dirty_ms:.1f} ms (medians of {PAIRS} interleaved pairs; "
         f"ratio of medians {dirty_ms / clean_ms:.2f})"

@@ -1,5 +1,6 @@
-"""The item check's shortcut (the item's JSON as an upper bound of its size, no number walk when there is
-no number) answers exactly as the full count and walk do, for any item."""
+"""The item check's shortcuts (a string-only item's 4-bytes-a-character bound, the item's JSON as an upper
+bound of its size, numbers read from that JSON, plain numbers passed without parsing) answer exactly as
+the full count and walk do, for any item."""
 
 from decimal import Decimal
 from typing import Any

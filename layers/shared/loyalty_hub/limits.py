@@ -6,7 +6,8 @@ AWS answers with when a check still misses something.
 Source: the DynamoDB developer guide, "Quotas" (item size, key lengths, batch sizes) and "Data types" (numbers).
 """
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
@@ -94,6 +95,8 @@ def item_problem(
             size = _size(value)
             if size > limit or size == 0:
                 return "key_too_long", f"key attribute {name} is {size} bytes (DynamoDB allows 1 to {limit})"
+    if _flat_strings_fit(item):
+        return None
     try:
         # The item's JSON is never smaller than DynamoDB's count of it (names, values, separators): when
         # that fits, the exact count is not needed. ~20x cheaper than walking every attribute.
@@ -104,13 +107,37 @@ def item_problem(
         size = item_size(item)
         if size > MAX_ITEM_BYTES:
             return "too_large", f"item of {size} bytes exceeds DynamoDB's {MAX_ITEM_BYTES} bytes"
-    if encoded is not None and b'"N' not in encoded:
-        return None  # no number anywhere ('"N' would start every N and NS type tag)
-    return _numbers_problem(item)
+    if encoded is None or b'"NS":' in encoded:
+        return _numbers_problem(n for value in item.values() for n in _numbers(value))
+    # Quotes inside JSON strings are escaped, so '"N":"' is only ever an N type tag and its value.
+    return _numbers_problem(match.decode() for match in _NUMBER.findall(encoded))
 
 
-def _numbers_problem(item: Mapping[str, Mapping[str, Any]]) -> tuple[str, str] | None:
-    for text in (n for value in item.values() for n in _numbers(value)):
+_NUMBER = re.compile(rb'"N":"([^"]*)"')
+
+
+def _flat_strings_fit(item: Mapping[str, Mapping[str, Any]]) -> bool:
+    """True for an item of string attributes only (entities, appearances) whose size cannot pass the limit
+    even at 4 UTF-8 bytes per character: nothing to count and no number to check, without encoding it."""
+    bound = 0
+    for name, value in item.items():
+        text = value.get("S")
+        if text is None or len(value) != 1:
+            return False
+        bound += 4 * (len(name) + len(text))
+    return bound <= MAX_ITEM_BYTES
+
+
+def _plain(text: str) -> bool:
+    """A number written without exponent in at most 38 characters: always within DynamoDB's digits and
+    range (its smallest non-zero value is 1E-37), so `number_problem` need not parse it."""
+    return len(text) <= MAX_NUMBER_DIGITS and text.lstrip("-").replace(".", "", 1).isdigit() and text.isascii()
+
+
+def _numbers_problem(texts: Iterable[str]) -> tuple[str, str] | None:
+    for text in texts:
+        if _plain(text):
+            continue
         try:
             problem = number_problem(Decimal(text))
         except InvalidOperation:

@@ -100,13 +100,15 @@ def batch_put(
     *,
     keys: KeyAttributes = KeyAttributes(),
     sleep: Sleep = time.sleep,
+    checked: bool = False,
 ) -> dict[int, Refused]:
     """Puts every item it can; returns {index: why} for the items refused for good, by `limits` before
-    sending or by DynamoDB. Not atomic across chunks, so callers order their writes to be safe to repeat."""
+    sending or by DynamoDB. Not atomic across chunks, so callers order their writes to be safe to repeat.
+    `checked`: the caller has held every item to `item_problem` already (ingest does, before projecting)."""
     refused: dict[int, Refused] = {}
     writable: list[tuple[int, dict[str, Any]]] = []
     for index, item in enumerate(items):
-        problem = item_problem(item, partition_keys=keys.partition, sort_keys=keys.sort)
+        problem = None if checked else item_problem(item, partition_keys=keys.partition, sort_keys=keys.sort)
         if problem:
             refused[index] = Refused(*problem)
         else:

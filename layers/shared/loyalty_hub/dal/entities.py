@@ -86,8 +86,8 @@ class EntityStore:
         return item_problem(item, partition_keys=KEYS.partition, sort_keys=KEYS.sort)
 
     def put_items(self, items: list[dict[str, Any]]) -> dict[str, Refused]:
-        """Writes entity items; returns {entity id: why} for those refused for good."""
-        refused = batch_put(self._client, self._table, items, keys=KEYS)
+        """Writes entity items that passed `problem`; returns {entity id: why} for those DynamoDB refused."""
+        refused = batch_put(self._client, self._table, items, keys=KEYS, checked=True)
         return {items[index]["sk"]["S"]: error for index, error in refused.items()}
 
     def replace_body(self, tenant_id: str, domain: str, entity_id: str, body: dict[str, Any]) -> bool:

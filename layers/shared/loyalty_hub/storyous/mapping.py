@@ -95,8 +95,11 @@ def _first(entity: dict[str, Any], *paths: str) -> Any:
     """The first present, non-empty value among dotted paths."""
     for path in paths:
         node: Any = entity
-        for part in path.split("."):
-            node = node.get(part) if isinstance(node, dict) else None
+        if "." not in path:  # most paths are one name: no split, no walk
+            node = entity.get(path)
+        else:
+            for part in path.split("."):
+                node = node.get(part) if isinstance(node, dict) else None
         if node not in (None, ""):
             return node
     return None
