@@ -24,6 +24,7 @@ from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.dal.vendor_ledger import LastSends
 from loyalty_hub.limits import MAX_BATCH_WRITE_ITEMS
 from loyalty_hub.logic import ingest
+from loyalty_hub.models import structs
 from loyalty_hub.models.tenant import Place, Tenant
 from loyalty_hub.models.vendor_message import VendorMessage
 from loyalty_hub.models.vendors import CustobarSettings, Vendors
@@ -74,7 +75,7 @@ def run(customers: int, with_last_sends: bool) -> Counter[str]:
             lambda t: read_secret("custobar", t), session=session_for(sandbox),
         )  # fmt: skip
         bodies = [
-            VendorMessage(tenant_id=MERCHANT, customer_id=f"C{i}", bill_ids=[f"B{i}"]).model_dump_json()
+            structs.encode(VendorMessage(tenant_id=MERCHANT, customer_id=f"C{i}", bill_ids=[f"B{i}"])).decode()
             for i in range(customers)
         ]
         last_sends = LastSends(ddb, stack.vendor_ledger_table) if with_last_sends else None

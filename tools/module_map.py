@@ -16,7 +16,7 @@ PARTS = {
     "loyalty_hub.rules": "domain rules: what a bill counts for, the customer projection, lookup rules",
     "loyalty_hub.storyous": "Storyous: field mapping of DataSync payloads, the REST client of the pull",
     "loyalty_hub.remote": "HTTP: pooled sessions, the errors that decide a message's fate, backoff",
-    "loyalty_hub.models": "pydantic contracts: tenants, the vendor table, envelopes, messages, quarantine",
+    "loyalty_hub.models": "msgspec Structs (D49): tenants, the vendor table, envelopes, messages, quarantine",
     "loyalty_hub (base)": "settings, errors, limits, clients, logging, auth, secrets, warm caches",
 }
 BASE = ["errors", "config", "limits", "aws", "observability", "auth", "secrets", "api", "warm"]

@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from loyalty_hub.api import OPENAPI_PATH, Request, Response, Router, rejected
 from loyalty_hub.errors import Unauthorized
 from loyalty_hub.logic import customer_api
+from loyalty_hub.models import structs
 from loyalty_hub.models.tenant import Tenant
 from loyalty_hub.observability import logger, metrics
 
@@ -44,7 +45,7 @@ def authenticated(route: Callable[..., Response]) -> Callable[..., Response]:
 def get_customer(_: Request, tenant: Tenant, customer_id: str) -> Response:
     record = customer_api.get_customer(customer_api.default_deps(), tenant, customer_id)
     metrics.add_metric(name="RecordsServed", unit=MetricUnit.Count, value=1)
-    return Response(HTTPStatus.OK, record.model_dump(mode="json"))
+    return Response(HTTPStatus.OK, structs.to_plain(record))
 
 
 @router.route("/api/v1/customers", "GET")
@@ -53,7 +54,7 @@ def list_customers(request: Request, tenant: Tenant) -> Response:
     query = customer_api.ListQuery.read(request.query)
     page = customer_api.list_customers(customer_api.default_deps(), tenant, query)
     metrics.add_metric(name="RecordsServed", unit=MetricUnit.Count, value=len(page.records))
-    return Response(HTTPStatus.OK, page.model_dump(mode="json"))
+    return Response(HTTPStatus.OK, structs.to_plain(page))
 
 
 @router.route(OPENAPI_PATH, "GET")

@@ -7,16 +7,13 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import TypeAdapter
 
 from loyalty_hub import partial
 from loyalty_hub.logic.ingest import apply_enrichment, apply_erasure, default_deps, ingest_delivery
 from loyalty_hub.models.enrichment import EnrichmentUpdate
 from loyalty_hub.models.erasure import ErasureRequest
-from loyalty_hub.models.ingest_message import IngestMessage
+from loyalty_hub.models.ingest_message import parse_ingest_message
 from loyalty_hub.observability import logger, metrics
-
-_MESSAGE: TypeAdapter[IngestMessage] = TypeAdapter(IngestMessage)
 
 
 @contextmanager
@@ -31,7 +28,7 @@ def _failure(metric: str, message: str, keys: dict[str, Any]) -> Iterator[None]:
 
 
 def record_handler(record: partial.Record) -> None:
-    message = _MESSAGE.validate_json(record["body"])
+    message = parse_ingest_message(record["body"])
     if isinstance(message, EnrichmentUpdate):
         apply_enrichment_update(message)
         return

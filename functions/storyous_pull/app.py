@@ -5,17 +5,15 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict
 
 from loyalty_hub.logic import pull
+from loyalty_hub.models import structs
 from loyalty_hub.models.ids import TenantId
 from loyalty_hub.observability import logger, metrics
 
 
-class PullRequest(BaseModel):
+class PullRequest(structs.Model, frozen=True, kw_only=True):
     """The schedule's input; anything else in it is ignored."""
-
-    model_config = ConfigDict(extra="ignore")
 
     tenant_id: TenantId | None = None
 
@@ -23,7 +21,7 @@ class PullRequest(BaseModel):
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
-    request = PullRequest.model_validate(event or {})
+    request = structs.convert(PullRequest, event or {})
     report = pull.run(
         pull.default_deps(),
         lambda: context.get_remaining_time_in_millis() / 1000,

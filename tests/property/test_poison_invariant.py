@@ -15,6 +15,7 @@ from functions.ingest import app as ingest_app
 from loyalty_hub.dal.quarantine import QuarantineStore
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.limits import MAX_ITEM_BYTES
+from loyalty_hub.models import structs
 from loyalty_hub.models.quarantine import CODES
 from loyalty_hub.models.tenant import Place, Tenant
 from tests.support.deliveries import archive, bill, customer_item, entity_item
@@ -87,7 +88,7 @@ def test_valid_entities_are_stored_poison_quarantined_and_the_next_delivery_goes
         data.append(body)
     delivery = archive(stack.raw_bucket, tenant_id, PLACE, "Bills", data)
     following = archive(stack.raw_bucket, tenant_id, PLACE, "Bills", [bill("NEXT", "C9", "5", PAID, MODIFIED)])
-    event = sqs_event([delivery.model_dump_json(), following.model_dump_json()], group=tenant_id)
+    event = sqs_event([structs.encode(delivery).decode(), structs.encode(following).decode()], group=tenant_id)
     event["Records"][1]["messageId"] = "following"
 
     # One receive of the tenant's group, as Lambda hands it over: nothing fails, nothing is held back.

@@ -21,6 +21,7 @@ from loyalty_hub.config import IngestSettings, PullSettings
 from loyalty_hub.dal.entities import EntityStore
 from loyalty_hub.dal.syncstate import SyncStateStore
 from loyalty_hub.logic import ingest, pull
+from loyalty_hub.models import structs
 from loyalty_hub.models.datasync import DeliveryPointer
 from loyalty_hub.models.tenant import Place
 from loyalty_hub.rules.timestamps import format_timestamp
@@ -142,7 +143,7 @@ def deliver_to_ingest(stack: Stack) -> None:
     deps = ingest.IngestDeps.from_settings(config.load(IngestSettings))
     while messages := sqs.receive_message(QueueUrl=stack.ingest_queue_url, MaxNumberOfMessages=10).get("Messages"):
         for message in messages:
-            ingest.ingest_delivery(deps, DeliveryPointer.model_validate_json(message["Body"]))
+            ingest.ingest_delivery(deps, structs.decode(DeliveryPointer, message["Body"]))
             sqs.delete_message(QueueUrl=stack.ingest_queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 

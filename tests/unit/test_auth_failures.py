@@ -15,6 +15,7 @@ from loyalty_hub.dal.entities import EntityStore
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.dal.vendor_ledger import VendorLedger
 from loyalty_hub.logic import ingest
+from loyalty_hub.models import structs
 from loyalty_hub.models.tenant import Place, Tenant
 from loyalty_hub.models.vendor_message import VendorMessage
 from loyalty_hub.models.vendors import CustobarSettings, OrderingStackSettings, Vendors, VoyadoSettings
@@ -108,7 +109,7 @@ def test_refused_credentials_keep_the_messages_count_auth_failed_and_say_which_s
         "messageId": "m1",
         "receiptHandle": "r1",
         "attributes": {"ApproximateReceiveCount": "1"},
-        "body": VendorMessage(tenant_id=MERCHANT, customer_id="C1").model_dump_json(),
+        "body": structs.encode(VendorMessage(tenant_id=MERCHANT, customer_id="C1")).decode(),
     }
     sqs = boto3.client("sqs", region_name=REGION)
     sqs.send_message(QueueUrl=queue, MessageBody=record["body"])

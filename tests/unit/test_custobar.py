@@ -17,6 +17,7 @@ from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.entities import EntityStore
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.logic import ingest
+from loyalty_hub.models import structs
 from loyalty_hub.models.tenant import Place, Tenant
 from loyalty_hub.models.vendor_message import VendorMessage
 from loyalty_hub.models.vendors import CustobarSettings, Vendors
@@ -219,7 +220,8 @@ def enqueue(stack: Stack, messages: list[VendorMessage]) -> None:
         sqs.send_message_batch(
             QueueUrl=stack.custobar_queue_url,
             Entries=[
-                {"Id": str(i), "MessageBody": m.model_dump_json()} for i, m in enumerate(messages[start : start + 10])
+                {"Id": str(i), "MessageBody": structs.encode(m).decode()}
+                for i, m in enumerate(messages[start : start + 10])
             ],
         )
 
@@ -330,7 +332,7 @@ def test_the_handler_wires_the_worker(
     settings = wiring.vendor("custobar")[1]
     monkeypatch.setattr(wiring, "vendor", lambda _: (custobar, settings))
     messages = seed(stack, 3)
-    result = vendors_app.custobar(sqs_event([m.model_dump_json() for m in messages]), lambda_context)
+    result = vendors_app.custobar(sqs_event([structs.encode(m).decode() for m in messages]), lambda_context)
     assert result == {"batchItemFailures": []}
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from loyalty_hub.logic import ingest
 from loyalty_hub.logic.ingest import IngestDeps, ingest_delivery
+from loyalty_hub.models import structs
 from tests.support.deliveries import archive, bill, customer_item
 from tests.support.stack import MERCHANT, PLACE, Stack
 
@@ -43,9 +44,9 @@ def test_the_same_body_again_is_one_read_and_changes_nothing(stack: Stack, deps:
 def test_the_same_body_for_another_domain_or_a_replay_is_applied(stack: Stack, deps: IngestDeps) -> None:
     pointer = archive(stack.raw_bucket, MERCHANT, PLACE, "Bills", BILLS)
     ingest_delivery(deps, pointer)
-    replayed = ingest_delivery(deps, pointer.model_copy(update={"replay": True}))
+    replayed = ingest_delivery(deps, structs.replace(pointer, replay=True))
     assert not replayed.duplicate and replayed.stale == 1  # read again, found already stored
-    retried = ingest_delivery(deps, pointer.model_copy(update={"retry": {"q1": 1}}))
+    retried = ingest_delivery(deps, structs.replace(pointer, retry={"q1": 1}))
     assert not retried.duplicate
 
 

@@ -16,6 +16,7 @@ from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.logic import ingest
 from loyalty_hub.logic.capture import vendor_message
 from loyalty_hub.logic.customer_api import ListQuery, default_deps, get_customer, list_customers
+from loyalty_hub.models import structs
 from loyalty_hub.models.datasync import DeliveryPointer
 from loyalty_hub.models.enrichment import EnrichmentUpdate
 from loyalty_hub.models.tenant import Tenant
@@ -200,7 +201,7 @@ def test_the_custobar_sandbox_forgets_her_and_is_sent_nothing_personal(
     write_secrets(MERCHANT, {"custobar_token": "custobar-token-123"})
     client = boto3.client("dynamodb", region_name=REGION)
     tenants = TenantStore(stack.tenants_table, client=client, cache_seconds=0)
-    tenants.put(history.model_copy(update={"vendors": Vendors(custobar=settings)}))
+    tenants.put(structs.replace(history, vendors=Vendors(custobar=settings)))
     sandbox = CustobarSandbox(token="custobar-token-123")
     http = Recording(sandbox)
     custobar = Custobar(

@@ -16,6 +16,7 @@ from loyalty_hub.dal.quarantine import QuarantineStore
 from loyalty_hub.errors import Unavailable
 from loyalty_hub.logic import ingest
 from loyalty_hub.logic.ingest import IngestDeps, ingest_delivery
+from loyalty_hub.models import structs
 from loyalty_hub.models.datasync import DeliveryPointer
 from tests.support.deliveries import archive, bill, customer_item, entity_item
 from tests.support.doubles import FixedClock
@@ -60,7 +61,7 @@ def customer(stack: Stack, customer_id: str, tenant: str = MERCHANT) -> dict[str
 def test_the_sample_sqs_event_projects_customers(stack: Stack, lambda_context: Any) -> None:
     # GIVEN the raw body of events/webhook/bills-post.json archived where events/ingest/sqs-delivery.json points
     event = load("ingest/sqs-delivery.json")
-    pointer = DeliveryPointer.model_validate_json(event["Records"][0]["body"])
+    pointer = structs.decode(DeliveryPointer, event["Records"][0]["body"])
     s3 = boto3.client("s3", region_name=REGION)
     s3.create_bucket(Bucket=pointer.bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
     s3.put_object(Bucket=pointer.bucket, Key=pointer.key, Body=load("webhook/bills-post.json")["body"].encode())
@@ -442,8 +443,8 @@ def test_a_throttled_table_fails_only_that_tenants_records(stack: Stack, lambda_
             )
 
     deps.entities._client.meta.events.register("before-call.dynamodb.BatchGetItem", throttle_first_tenant)
-    event = sqs_event([first.model_dump_json()], group=MERCHANT)
-    event["Records"] += sqs_event([second.model_dump_json()], group="second")["Records"]
+    event = sqs_event([structs.encode(first).decode()], group=MERCHANT)
+    event["Records"] += sqs_event([structs.encode(second).decode()], group="second")["Records"]
     event["Records"][1]["messageId"] = "second-tenant-message"
     result = ingest_app.lambda_handler(event, lambda_context)
     assert result == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
@@ -454,7 +455,7 @@ def test_a_missing_archive_object_is_quarantined_not_retried(stack: Stack, lambd
     # A deleted or expired archive object can never be read: retrying it would hold the tenant's group.
     pointer = archive(stack.raw_bucket, MERCHANT, PLACE, "Bills", [])
     boto3.client("s3", region_name=REGION).delete_object(Bucket=stack.raw_bucket, Key=pointer.key)
-    event = sqs_event([pointer.model_dump_json()])
+    event = sqs_event([structs.encode(pointer).decode()])
     assert ingest_app.lambda_handler(event, lambda_context) == {"batchItemFailures": []}
     [record] = QuarantineStore(boto3.client("dynamodb", region_name=REGION), stack.quarantine_table).list(MERCHANT)
     assert (record.code, record.entity_id, record.pointer.key) == ("delivery", "", pointer.key)
@@ -472,7 +473,7 @@ def test_a_malformed_pointer_fails_the_record(stack: Stack, lambda_context: Any)
         [bill("B1", ALICE, "1", "2024-07-01T10:00:00+02:00", "2024-07-01T10:00:01Z")],
     )
     event = sqs_event(['{"tenant_id": "x"}'], group="x")
-    event["Records"] += sqs_event([good.model_dump_json()])["Records"]
+    event["Records"] += sqs_event([structs.encode(good).decode()])["Records"]
     event["Records"][1]["messageId"] = "good"
     result = ingest_app.lambda_handler(event, lambda_context)
     assert result["batchItemFailures"] == [{"itemIdentifier": event["Records"][0]["messageId"]}]

@@ -17,6 +17,7 @@ from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.entities import EntityStore
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.logic import ingest
+from loyalty_hub.models import structs
 from loyalty_hub.models.tenant import Place, Tenant
 from loyalty_hub.models.vendor_message import VendorMessage
 from loyalty_hub.models.vendors import CustobarSettings, Vendors, VoyadoSettings
@@ -86,7 +87,7 @@ def records_for(messages: list[VendorMessage]) -> dict[str, Any]:
             {
                 "messageId": f"m{i}",
                 "receiptHandle": f"r{i}",
-                "body": m.model_dump_json(),
+                "body": structs.encode(m).decode(),
                 "attributes": {"ApproximateReceiveCount": "1"},
             }
             for i, m in enumerate(messages)

@@ -9,7 +9,18 @@ from pathlib import Path
 from loyalty_hub_dev.local.template import ROOT
 
 RUNTIME = ROOT / "layers/shared/loyalty_hub"
-DEV_ONLY = {"moto", "pytest", "hypothesis", "werkzeug", "schemathesis", "mypy", "ruff", "boto3-stubs", "pyyaml"}
+DEV_ONLY = {
+    "moto",
+    "pytest",
+    "hypothesis",
+    "werkzeug",
+    "schemathesis",
+    "mypy",
+    "ruff",
+    "boto3-stubs",
+    "pyyaml",
+    "pydantic",
+}
 
 
 def _package(tmp_path: Path) -> Path:
@@ -43,7 +54,8 @@ def test_the_layer_requirements_are_the_runtime_dependencies_only() -> None:
         for line in (ROOT / "layers/shared/requirements.txt").read_text().splitlines()
         if "==" in line and not line.startswith((" ", "#"))
     }
-    assert {"aws-lambda-powertools", "pydantic", "orjson"} <= pinned
+    assert {"aws-lambda-powertools", "msgspec", "orjson"} <= pinned
+    assert "pydantic" not in pinned  # D49: the runtime models are msgspec Structs
     assert not pinned & DEV_ONLY
 
 

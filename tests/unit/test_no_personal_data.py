@@ -13,6 +13,7 @@ from loyalty_hub.dal.entities import EntityStore
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.dal.vendor_ledger import VendorLedger
 from loyalty_hub.logic import ingest
+from loyalty_hub.models import structs
 from loyalty_hub.models.tenant import Place, Tenant
 from loyalty_hub.models.vendor_message import VendorMessage
 from loyalty_hub.models.vendors import CustobarSettings, OrderingStackSettings, Vendors, VoyadoSettings
@@ -44,8 +45,8 @@ def _records() -> dict[str, Any]:
     return {
         "Records": [
             {"messageId": f"m{i}", "receiptHandle": f"r{i}", "attributes": {"ApproximateReceiveCount": "5"},
-             "body": VendorMessage(tenant_id=MERCHANT, customer_id=p["customerId"], bill_ids=["B1", "B2"])
-             .model_dump_json()}
+             "body": structs.encode(
+                 VendorMessage(tenant_id=MERCHANT, customer_id=p["customerId"], bill_ids=["B1", "B2"])).decode()}
             for i, p in enumerate(PEOPLE)
         ]
     }  # fmt: skip

@@ -17,6 +17,7 @@ from loyalty_hub.errors import Refused, Unavailable
 from loyalty_hub.limits import MAX_ITEM_BYTES, item_problem
 from loyalty_hub.logic import ingest
 from loyalty_hub.logic.quarantine import QuarantineOps
+from loyalty_hub.models import structs
 from loyalty_hub.models.datasync import DeliveryPointer
 from tests.support.deliveries import archive, bill, customer_item, entity_item
 from tests.support.events import sqs_event
@@ -79,7 +80,7 @@ def test_a_customer_whose_item_would_pass_400_kb_quarantines_its_new_bills_only(
 def test_the_next_delivery_of_the_tenant_is_ingested_in_the_same_receive(stack: Stack, lambda_context: Any) -> None:
     poison = archive(stack.raw_bucket, MERCHANT, PLACE, "Bills", [POISON["price 1e200"][0], good(1)])
     after = archive(stack.raw_bucket, MERCHANT, PLACE, "Bills", [good(2, "C2")])
-    event = sqs_event([poison.model_dump_json(), after.model_dump_json()])
+    event = sqs_event([structs.encode(poison).decode(), structs.encode(after).decode()])
     event["Records"][1]["messageId"] = "next-delivery"
     assert ingest_app.lambda_handler(event, lambda_context) == {"batchItemFailures": []}
     assert customer_item(stack.customers_table, MERCHANT, "C2")["total_orders"] == 1
@@ -140,7 +141,7 @@ def ingest_once(stack: Stack) -> ingest.IngestReport:
     sqs = boto3.client("sqs", region_name=REGION)
     [message] = sqs.receive_message(QueueUrl=stack.ingest_queue_url, MaxNumberOfMessages=10)["Messages"]
     sqs.delete_message(QueueUrl=stack.ingest_queue_url, ReceiptHandle=message["ReceiptHandle"])
-    return ingest.ingest_delivery(ingest.default_deps(), DeliveryPointer.model_validate_json(message["Body"]))
+    return ingest.ingest_delivery(ingest.default_deps(), structs.decode(DeliveryPointer, message["Body"]))
 
 
 # ------------------------------------------------------------------------------------------ DynamoDB's answers

@@ -17,6 +17,7 @@ from loyalty_hub.dal.customers import CustomerStore, customer_pk
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.logic import reconcile
 from loyalty_hub.logic.reconcile import SQS_DEAD_LETTER_REASON, ReconcileDeps
+from loyalty_hub.models import structs
 from loyalty_hub.models.tenant import Place, Tenant
 from loyalty_hub.models.vendor_message import VendorMessage
 from loyalty_hub.models.vendors import CustobarSettings, Vendors, VoyadoSettings
@@ -29,7 +30,7 @@ from tests.support.stack import MERCHANT, PLACE, REGION, Stack, add_tenant
 
 VOYADO = VoyadoSettings(base_url="https://live.voyado.eastsideapps.io")
 CUSTOBAR = CustobarSettings(base_url="https://acme.custobar.com", field_prefix="acme")
-BODY = VendorMessage(tenant_id=MERCHANT, customer_id="C1").model_dump_json()
+BODY = structs.encode(VendorMessage(tenant_id=MERCHANT, customer_id="C1")).decode()
 PLENTY: Callable[[], float] = lambda: 300.0  # noqa: E731 - seconds left in the invocation
 
 
@@ -214,7 +215,7 @@ def test_the_time_budget_stops_the_run_and_leaves_the_rest_for_the_next(
     CustomerStore(deps.dynamodb, stack.customers_table).put_many([customer("C1", email="a@example.cz")])
     for i in range(25):
         dead_letter(
-            stack.custobar_dlq_url, body=VendorMessage(tenant_id=MERCHANT, customer_id=f"C{i}").model_dump_json()
+            stack.custobar_dlq_url, body=structs.encode(VendorMessage(tenant_id=MERCHANT, customer_id=f"C{i}")).decode()
         )
     checks = iter([300.0])  # time for one receive, then below the margin
     report = reconcile.run(deps, lambda: next(checks, 5.0))
@@ -345,7 +346,7 @@ def test_a_dead_letter_that_could_not_be_sent_back_stays_in_the_dlq(stack: Stack
     for i in range(3):
         dead_letter(
             stack.custobar_dlq_url,
-            body=VendorMessage(tenant_id=MERCHANT, customer_id=f"C{i}").model_dump_json(),
+            body=structs.encode(VendorMessage(tenant_id=MERCHANT, customer_id=f"C{i}")).decode(),
             reason="timeout",
         )
     fail_entry(deps.sqs, "SendMessageBatch", "0", times=2)  # the first try and its retry
@@ -387,7 +388,7 @@ def customer(
 
 
 def queued_customers(url: str) -> list[tuple[str, str]]:
-    bodies = [VendorMessage.model_validate_json(m["Body"]) for m in drain(url)]
+    bodies = [structs.decode(VendorMessage, m["Body"]) for m in drain(url)]
     assert all(b.bill_ids == [] for b in bodies)
     return sorted((b.tenant_id, b.customer_id) for b in bodies)
 

@@ -11,13 +11,13 @@ from typing import Any
 
 import boto3
 import pytest
-from pydantic import ValidationError
 
 from functions.storyous_pull import app as pull_app
 from loyalty_hub import config
 from loyalty_hub.config import IngestSettings, PullSettings
 from loyalty_hub.dal.syncstate import CursorConflict, PullCursor, SyncStateStore
 from loyalty_hub.logic import ingest, pull, pull_page
+from loyalty_hub.models import structs
 from loyalty_hub.models.datasync import DeliveryPointer
 from loyalty_hub.models.tenant import Place
 from loyalty_hub.remote import http
@@ -111,7 +111,7 @@ def queued(stack: Stack) -> list[DeliveryPointer]:
     pointers = []
     while messages := sqs.receive_message(QueueUrl=stack.ingest_queue_url, MaxNumberOfMessages=10).get("Messages"):
         for message in messages:
-            pointers.append(DeliveryPointer.model_validate_json(message["Body"]))
+            pointers.append(structs.decode(DeliveryPointer, message["Body"]))
             sqs.delete_message(QueueUrl=stack.ingest_queue_url, ReceiptHandle=message["ReceiptHandle"])
     return pointers
 
@@ -496,6 +496,6 @@ def test_a_malformed_schedule_input_fails_the_invocation_before_any_request(
     sandbox: StoryousSandbox, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(http._pools, "storyous", WsgiTransport(sandbox))
-    with pytest.raises(ValidationError, match="tenant_id"):
+    with pytest.raises(structs.Invalid, match="tenant_id"):
         pull_app.lambda_handler({"job": "storyous-pull", "tenant_id": "bad/id"}, lambda_context)
     assert sandbox.token_requests == sandbox.list_requests == 0

@@ -13,6 +13,7 @@ from loyalty_hub.dal.entities import EntityStore
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.dal.vendor_ledger import LastSends
 from loyalty_hub.logic import ingest
+from loyalty_hub.models import structs
 from loyalty_hub.models.tenant import Place, Tenant
 from loyalty_hub.models.vendor_message import VendorMessage
 from loyalty_hub.models.vendors import CustobarSettings, Vendors
@@ -46,7 +47,7 @@ def custobar(stack: Stack) -> tuple[Custobar, CustobarSandbox]:
 
 
 def record(message: VendorMessage, n: int) -> dict[str, Any]:
-    return {"messageId": f"m{n}", "receiptHandle": f"r{n}", "body": message.model_dump_json(),
+    return {"messageId": f"m{n}", "receiptHandle": f"r{n}", "body": structs.encode(message).decode(),
             "attributes": {"ApproximateReceiveCount": "1"}}  # fmt: skip
 
 

@@ -18,6 +18,7 @@ from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.ratelimit import TokenBucket
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.logic import ingest
+from loyalty_hub.models import structs
 from loyalty_hub.models.enrichment import EnrichmentUpdate
 from loyalty_hub.models.tenant import Place, Tenant
 from loyalty_hub.models.vendor_message import VendorMessage
@@ -181,7 +182,9 @@ def test_a_found_contact_enriches_the_customer_and_voyado_points_win(
         {"name": "External offer", "error": "DiscountCodeNotFoundInShopify"}
     ]
     # the update travels through the ingest queue like any delivery
-    assert ingest_app.lambda_handler(sqs_event([update.model_dump_json()]), lambda_context) == {"batchItemFailures": []}
+    assert ingest_app.lambda_handler(sqs_event([structs.encode(update).decode()]), lambda_context) == {
+        "batchItemFailures": []
+    }
     item = customer_item(stack.customers_table, MERCHANT, "C1")
     assert item is not None and item["points"] == Decimal(322)  # Voyado over Storyous loyalty (5)
 
@@ -346,7 +349,7 @@ def test_an_older_enrichment_never_replaces_a_newer_one(stack: Stack, voyado: Vo
         observed_at=datetime(2024, 7, 12, 10, tzinfo=UTC),
         data={"status": "found", "points": 50},
     )
-    older = newer.model_copy(update={"observed_at": datetime(2024, 7, 12, 9, tzinfo=UTC), "data": {"points": 7}})
+    older = structs.replace(newer, observed_at=datetime(2024, 7, 12, 9, tzinfo=UTC), data={"points": 7})
     ingest.apply_enrichment(ingest.default_deps(), newer)
     ingest.apply_enrichment(ingest.default_deps(), older)
     item = customer_item(stack.customers_table, MERCHANT, "C1")

@@ -19,6 +19,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from loyalty_hub.errors import HubError, NotFound
+from loyalty_hub.models import structs
 from loyalty_hub.rules.timestamps import format_timestamp
 from loyalty_hub_dev.admin.core import Admin
 from loyalty_hub_dev.admin.parser import parser
@@ -48,7 +49,7 @@ def _progress(text: str) -> None:
 
 
 def _tenant_output(tenant: Any, text: str) -> Output:
-    return Output(tenant.model_dump(mode="json"), text)
+    return Output(structs.to_plain(tenant), text)
 
 
 def _create(admin: Admin, a: argparse.Namespace) -> Output:
@@ -87,7 +88,7 @@ def _issue_key(admin: Admin, a: argparse.Namespace) -> Output:
 
 
 def _vendors(tenant: Any, text: str) -> Output:
-    return Output(tenant.model_dump(mode="json")["vendors"], text)
+    return Output(structs.to_plain(tenant.vendors), text)
 
 
 def _custobar(admin: Admin, a: argparse.Namespace) -> Output:

@@ -3,17 +3,16 @@ only hashes of DailyStory keys are kept."""
 
 import os
 import secrets as random_secrets
-from collections.abc import Callable
 from typing import Any
 
 import boto3
-from pydantic import ValidationError
 
 from loyalty_hub import aws
 from loyalty_hub.auth import DAILYSTORY_KEY_HASHES, hash_api_key, new_api_key
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.errors import NotFound
 from loyalty_hub.logic.webhook import WEBHOOK_SECRET_KEYS
+from loyalty_hub.models import structs
 from loyalty_hub.models.ids import is_valid_id
 from loyalty_hub.models.tenant import Place, Tenant
 from loyalty_hub.models.vendors import CustobarSettings, OrderingStackSettings, VoyadoSettings
@@ -48,13 +47,12 @@ class Admin(RecordOps):
         else:
             raise AdminError(f"tenant {tenant_id} exists already: use 'add-place' or 'show'")
         tenant = _valid(
-            lambda: Tenant(
-                tenant_id=tenant_id,
-                name=name,
-                time_zone=time_zone,
-                country=country,
-                places={p: Place(name=n) for p, n in places.items()},
-            )
+            Tenant,
+            tenant_id=tenant_id,
+            name=name,
+            time_zone=time_zone,
+            country=country,
+            places={p: {"name": n} for p, n in places.items()},
         )
         self.tenants.put(tenant)
         return tenant
@@ -63,14 +61,14 @@ class Admin(RecordOps):
         tenant = self._tenant(tenant_id)
         if not is_valid_id(place_id):
             raise AdminError(f"a place id is 1 to 64 of A-Z a-z 0-9 _ - (Storyous uses 24 hex digits): {place_id!r}")
-        updated = tenant.model_copy(update={"places": {**tenant.places, place_id: Place(name=name)}})
+        updated = structs.replace(tenant, places={**tenant.places, place_id: Place(name=name)})
         self.tenants.put(updated)
         return updated
 
     def show(self, tenant_id: str) -> dict[str, Any]:
         tenant = self._tenant(tenant_id)
         return {
-            **tenant.model_dump(mode="json"),
+            **structs.to_plain(tenant),
             "secrets": [self.secrets.name(use, tenant_id) for use in USES if self.secrets.exists(use, tenant_id)],
             "storyous_webhook_secret_set": bool(self.secrets.read("webhook", tenant_id).get(WEBHOOK_SECRET_KEYS[0])),
             "dailystory_keys": len(self.secrets.read("dailystory", tenant_id).get(DAILYSTORY_KEY_HASHES, [])),
@@ -86,7 +84,7 @@ class Admin(RecordOps):
         """Custobar for the tenant: where, how to authenticate, the company-field prefix; credentials go to
         the tenant's secret (custobar_token, or custobar_username and custobar_password for Basic)."""
         tenant = self._tenant(tenant_id)
-        settings = _valid(lambda: CustobarSettings(base_url=base_url, auth=auth, field_prefix=field_prefix))
+        settings = _valid(CustobarSettings, base_url=base_url, auth=auth, field_prefix=field_prefix)
         needed = ("custobar_username", "custobar_password") if settings.auth == "Basic" else ("custobar_token",)
         missing = [name for name in needed if not credentials.get(name)]
         if missing:
@@ -100,11 +98,7 @@ class Admin(RecordOps):
         """Voyado lookups for the tenant; the bridge's API key goes to the tenant's secret."""
         tenant = self._tenant(tenant_id)
         settings = _valid(
-            lambda: VoyadoSettings(
-                base_url=base_url,
-                bucket_size=bucket_size,
-                refill_per_second=refill_per_second,
-            )
+            VoyadoSettings, base_url=base_url, bucket_size=bucket_size, refill_per_second=refill_per_second
         )
         if not api_key.strip():
             raise AdminError("Voyado needs the bridge's API key (--api-key or VOYADO_API_KEY)")
@@ -116,7 +110,7 @@ class Admin(RecordOps):
     ) -> Tenant:
         """OrderingStack for the tenant; client id and secret (and user, for the password grant) go to the secret."""
         tenant = self._tenant(tenant_id)
-        settings = _valid(lambda: OrderingStackSettings(base_url=base_url, tenant=os_tenant, grant=grant))
+        settings = _valid(OrderingStackSettings, base_url=base_url, tenant=os_tenant, grant=grant)
         needed = ["orderingstack_client_id", "orderingstack_client_secret"]
         if settings.grant == "password":
             needed += ["orderingstack_username", "orderingstack_password"]
@@ -127,7 +121,7 @@ class Admin(RecordOps):
         return self._set_vendor(tenant, "orderingstack", settings)
 
     def _set_vendor(self, tenant: Tenant, vendor: str, settings: Any) -> Tenant:
-        updated = tenant.model_copy(update={"vendors": tenant.vendors.model_copy(update={vendor: settings})})
+        updated = structs.replace(tenant, vendors=structs.replace(tenant.vendors, **{vendor: settings}))
         self.tenants.put(updated)
         return updated
 
@@ -136,8 +130,8 @@ class Admin(RecordOps):
         current = getattr(tenant.vendors, vendor, None)
         if current is None:
             raise AdminError(f"{vendor} is not configured for {tenant_id}")
-        vendors = tenant.vendors.model_copy(update={vendor: current.model_copy(update={"enabled": False})})
-        updated = tenant.model_copy(update={"vendors": vendors})
+        vendors = structs.replace(tenant.vendors, **{vendor: structs.replace(current, enabled=False)})
+        updated = structs.replace(tenant, vendors=vendors)
         self.tenants.put(updated)
         return updated
 
@@ -191,9 +185,9 @@ class Admin(RecordOps):
             raise AdminError(f"no tenant {tenant_id}: create it with 'create'") from exc
 
 
-def _valid[T](build: Callable[[], T]) -> T:
+def _valid[T](model: type[T], **values: Any) -> T:
+    """The operator's values as `model`, checked (a model built in code is not); AdminError names the field."""
     try:
-        result = build()
-    except ValidationError as exc:
-        raise AdminError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from exc
-    return result
+        return structs.convert(model, values)
+    except structs.Invalid as exc:
+        raise AdminError(structs.reason(exc)) from exc

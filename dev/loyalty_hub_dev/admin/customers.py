@@ -22,6 +22,7 @@ from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.entities import EntityStore
 from loyalty_hub.dal.quarantine import QuarantineStore
 from loyalty_hub.dal.vendor_ledger import LastSends
+from loyalty_hub.models import structs
 from loyalty_hub.models.erasure import ErasureRequest
 from loyalty_hub.models.ids import entity_id_problem
 from loyalty_hub.models.tenant import Tenant
@@ -85,7 +86,7 @@ class CustomerOps:
             requested_by=_operator(),
         )
         asked = {
-            **request.model_dump(mode="json", exclude={"kind"}),
+            **{k: v for k, v in structs.to_plain(request).items() if k != "kind"},
             "requested_at": format_timestamp(request.requested_at),
             "status": "requested",
         }

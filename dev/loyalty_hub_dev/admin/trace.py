@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from loyalty_hub.models import structs
 from loyalty_hub.models.tenant import Tenant
 from loyalty_hub.models.vendors import VENDORS
 from loyalty_hub.rules.projection import counted_bills, not_counted
@@ -60,7 +61,7 @@ def _hub(item: dict[str, Any] | None, tenant: Tenant) -> dict[str, Any]:
         # and the local stack imports the admin command before it sets the functions' environment.
         from loyalty_hub.logic.customer_api import to_record  # noqa: PLC0415
 
-        hub["dailystory_record"] = to_record(item, tenant.zone).model_dump(mode="json")
+        hub["dailystory_record"] = structs.to_plain(to_record(item, tenant.zone))
     return hub
 
 

@@ -10,6 +10,7 @@ from urllib.parse import quote, unquote
 from botocore.exceptions import BotoCoreError, ClientError
 
 from loyalty_hub.errors import HubError, Unavailable
+from loyalty_hub.models import structs
 from loyalty_hub.models.datasync import DeliveryPointer
 from loyalty_hub.models.enrichment import EnrichmentUpdate
 from loyalty_hub.models.erasure import ErasureRequest
@@ -110,16 +111,19 @@ def archive_delivery(
 def enqueue(sqs: "SQSClient", queue_url: str, pointer: DeliveryPointer, *, attempt: str = "") -> None:
     """`attempt` distinguishes a deliberate repeat (a quarantine retry) from a duplicate FIFO should drop."""
     identity = f"{pointer.key}|{attempt}" if attempt else pointer.key
-    _send_ingest(sqs, queue_url, pointer.tenant_id, pointer.model_dump_json(), identity=identity, what="the delivery")
+    _send_ingest(
+        sqs, queue_url, pointer.tenant_id, structs.encode(pointer).decode(), identity=identity, what="the delivery"
+    )
 
 
 def enqueue_enrichment(sqs: "SQSClient", queue_url: str, update: EnrichmentUpdate) -> None:
     identity = f"{update.tenant_id}|{update.customer_id}|{update.vendor}|{update.observed_at.isoformat()}"
-    _send_ingest(sqs, queue_url, update.tenant_id, update.model_dump_json(), identity=identity, what="the enrichment")
+    body = structs.encode(update).decode()
+    _send_ingest(sqs, queue_url, update.tenant_id, body, identity=identity, what="the enrichment")
 
 
 def enqueue_erasure(sqs: "SQSClient", queue_url: str, request: ErasureRequest) -> None:
-    body = request.model_dump_json()
+    body = structs.encode(request).decode()
     _send_ingest(sqs, queue_url, request.tenant_id, body, identity=f"erasure|{request.request_id}", what="the erasure")
 
 

@@ -8,12 +8,12 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import ValidationError
 
 from loyalty_hub import aws, warm
 from loyalty_hub.config import TenantSettings
 from loyalty_hub.dal.codec import from_item, to_item
 from loyalty_hub.errors import ConfigurationError, NotFound, Unavailable
+from loyalty_hub.models import structs
 from loyalty_hub.models.tenant import Tenant
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ class TenantStore:
         return tenant
 
     def put(self, tenant: Tenant) -> None:
-        item = json.loads(tenant.model_dump_json(), parse_float=Decimal)  # DynamoDB numbers are Decimal
+        item = json.loads(structs.encode(tenant), parse_float=Decimal)  # DynamoDB numbers are Decimal
         self._client.put_item(TableName=self._table, Item=to_item(item))
         _cache.pop((self._table, tenant.tenant_id), None)
         _unknown.pop((self._table, tenant.tenant_id), None)
@@ -73,7 +73,7 @@ class TenantStore:
     def list(self) -> list[Tenant]:
         paginator = self._client.get_paginator("scan")
         return [
-            Tenant.model_validate(from_item(item))
+            structs.convert(Tenant, from_item(item))
             for page in paginator.paginate(TableName=self._table)
             for item in page.get("Items", [])
         ]
@@ -86,8 +86,8 @@ class TenantStore:
         if "Item" not in response:
             return None
         try:
-            return Tenant.model_validate(from_item(response["Item"]))
-        except ValidationError as exc:
+            return structs.convert(Tenant, from_item(response["Item"]))
+        except structs.Invalid as exc:
             raise ConfigurationError(f"tenant {tenant_id} has an invalid configuration: {exc}") from exc
 
 

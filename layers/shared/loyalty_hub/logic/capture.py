@@ -16,6 +16,7 @@ from loyalty_hub.dal import queues
 from loyalty_hub.dal.codec import from_item
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.errors import Unavailable
+from loyalty_hub.models import structs
 from loyalty_hub.models.customer import VIEW_FIELDS
 from loyalty_hub.models.vendor_message import VendorMessage
 from loyalty_hub.models.vendors import VENDORS
@@ -81,7 +82,7 @@ def fan_out(deps: CaptureDeps, change: Change) -> list[str]:
         and not change.fields <= VENDORS[v].ignores
         and ((wants := VENDORS[v].wants) is None or change.fields & wants)
     ]
-    body = message.model_dump_json()
+    body = structs.encode(message).decode()
     for vendor in vendors:
         try:
             queues.send(deps.sqs, deps.queues[vendor], body)

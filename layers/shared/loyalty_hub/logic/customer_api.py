@@ -4,6 +4,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,7 +15,7 @@ from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.snapshots import SnapshotStore
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.errors import BadRequest, NotFound, Unauthorized
-from loyalty_hub.models.customer import DAILYSTORY_FIELDS, CustomerRecord, CustomersPage
+from loyalty_hub.models.customer import DAILYSTORY_FIELDS, CustomerRecord, CustomersPage, number
 from loyalty_hub.models.tenant import Tenant
 from loyalty_hub.observability import logger
 from loyalty_hub.rules.timestamps import format_timestamp, parse_timestamp
@@ -123,10 +124,15 @@ def list_customers(deps: CustomerApiDeps, tenant: Tenant, query: ListQuery) -> C
 
 
 def to_record(item: dict[str, Any], zone: ZoneInfo) -> CustomerRecord:
-    values = {name: item.get(name) for name in DAILYSTORY_FIELDS if item.get(name) is not None}
+    # The hub's own item: built, not validated (its numbers are DynamoDB's Decimals, served as numbers).
+    values: dict[str, Any] = {
+        name: number(value) if isinstance(value, Decimal) else value
+        for name in DAILYSTORY_FIELDS
+        if (value := item.get(name)) is not None
+    }
     values["id"] = item["customer_id"]
     values["last_updated"] = parse_timestamp(item["updated_at"]).astimezone(zone).isoformat()
-    return CustomerRecord.model_validate(values)
+    return CustomerRecord(**values)
 
 
 # "2024-07-01T10:00:00 02:00": a '+' in a query string that nobody encoded arrives as a space.

@@ -134,7 +134,7 @@ def ingest_delivery(deps: IngestDeps, pointer: DeliveryPointer) -> IngestReport:
     named = set(batch.touched_by)
     if domain == "Loyalty":
         named |= set(incoming) | {p.entity_id for p in poison if p.code != "invalid_id"}
-    deps.appearances.record(pointer, named, str((envelope.model_extra or {}).get("source") or "webhook"))
+    deps.appearances.record(pointer, named, str(envelope.source or "webhook"))
     stores = deps.copies()
     for customer_id in batch.erased_now:  # Storyous deleted these members: erase their copies too (D47)
         _erase_copies(deps, stores, tenant, ErasureRequest(

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from loyalty_hub.dal import archive
 from loyalty_hub.dal.quarantine import QuarantineStore
 from loyalty_hub.errors import NotFound
+from loyalty_hub.models import structs
 from loyalty_hub.models.datasync import DeliveryPointer
 from loyalty_hub.models.quarantine import DELIVERY, QuarantineRecord, display_id, quarantine_id
 
@@ -53,7 +54,7 @@ class QuarantineOps:
             by_delivery.setdefault(record.pointer.key, []).append(record)
         stamp = datetime.now(UTC).isoformat()
         for group in by_delivery.values():
-            pointer = group[0].pointer.model_copy(update={"retry": {r.qid: r.attempts for r in group}})
+            pointer = structs.replace(group[0].pointer, retry={r.qid: r.attempts for r in group})
             # A distinct deduplication id: the FIFO queue would drop a repeat of the original within 5 minutes.
             archive.enqueue(self.sqs, self.ingest_queue_url, pointer, attempt=f"retry {stamp}")
         return len(by_delivery)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from loyalty_hub.dal import queues
 from loyalty_hub.dal.customers import CustomerStore
+from loyalty_hub.models import structs
 from loyalty_hub.models.vendor_message import VendorMessage
 from loyalty_hub.observability import logger, metric
 from loyalty_hub.rules.lookups import wants_lookup
@@ -127,7 +128,10 @@ class _Refresh:
     def _flush(self) -> None:
         batch, self.pending = self.pending, []
         entries: list[SendMessageBatchRequestEntryTypeDef] = [
-            {"Id": str(i), "MessageBody": VendorMessage(tenant_id=self.tenant_id, customer_id=cid).model_dump_json()}
+            {
+                "Id": str(i),
+                "MessageBody": structs.encode(VendorMessage(tenant_id=self.tenant_id, customer_id=cid)).decode(),
+            }
             for i, cid in enumerate(batch)
         ]
         lost = queues.send_batch(self.deps.sqs, self.queue_url, entries)

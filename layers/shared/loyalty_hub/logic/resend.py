@@ -14,6 +14,7 @@ import orjson
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.queues import send_all
 from loyalty_hub.dal.tenants import TenantStore
+from loyalty_hub.models import structs
 from loyalty_hub.models.vendor_message import VendorMessage
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ def resend(
     if not chosen:
         return report
     for page in _pages(deps, tenant_id, customer_ids, since, report):
-        bodies = [m.model_dump_json() for m in page]
+        bodies = [structs.encode(m).decode() for m in page]
         for vendor in chosen:
             lost = send_all(deps.sqs, deps.queues[vendor], bodies)
             report.messages[vendor] += len(bodies) - lost

@@ -1,1 +1,1 @@
-"""Pydantic models shared by the functions: the contracts on the wire and in the stores."""
+"""The models shared by the functions (msgspec Structs, D49): the contracts on the wire and in the stores."""

@@ -3,7 +3,7 @@
 from decimal import Decimal
 from typing import Annotated, Final
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from loyalty_hub.models.structs import Meta, Model, field
 
 CONTACT_FIELDS: Final = (
     "first_name",
@@ -35,20 +35,18 @@ VIEW_FIELDS: Final = CONTACT_FIELDS + AGGREGATE_FIELDS
 DAILYSTORY_FIELDS: Final = ("id", *CONTACT_FIELDS, *(f for f in AGGREGATE_FIELDS if f != "currency"))
 
 
-def _number(value: Decimal) -> int | float:
+def number(value: Decimal) -> int | float:
     """JSON numbers, as DailyStory's example shows them (4118.01, 65), not strings."""
     return int(value) if value == value.to_integral_value() else float(value)
 
 
-Money = Annotated[Decimal, PlainSerializer(_number, return_type=int | float, when_used="json")]
-Count = Annotated[int, Field(ge=0)]
-OffsetDateTime = Annotated[str, Field(description="ISO-8601 with UTC offset", examples=["2021-01-23T16:33:37-06:00"])]
+Money = int | float  # from the stored Decimal by `number`
+Count = Annotated[int, Meta(ge=0)]
+OffsetDateTime = Annotated[str, Meta(description="ISO-8601 with UTC offset", examples=["2021-01-23T16:33:37-06:00"])]
 
 
-class CustomerRecord(BaseModel):
+class CustomerRecord(Model, frozen=True, kw_only=True):
     """One customer in DailyStory's Basic Integration Pattern shape; unknown values are null."""
-
-    model_config = ConfigDict(frozen=True)
 
     id: str
     first_name: str | None = None
@@ -62,23 +60,23 @@ class CustomerRecord(BaseModel):
     state: str | None = None
     address: str | None = None
     zip: str | None = None
-    birth_date: str | None = Field(default=None, description="YYYY-MM-DD")
+    birth_date: Annotated[str, Meta(description="YYYY-MM-DD")] | None = None
     store_id: str | None = None
     total_orders: Count = 0
-    total_sales: Money = Decimal(0)
+    total_sales: Money = 0
     date_first_order: OffsetDateTime | None = None
     date_last_order: OffsetDateTime | None = None
     last_order_value: Money | None = None
-    categories: list[str] = Field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
     last_updated: OffsetDateTime
 
 
-class CustomersPage(BaseModel):
-    count: Count = Field(description="All records that match last_updated, not only this page")
+class CustomersPage(Model, frozen=True, kw_only=True):
+    count: Annotated[int, Meta(ge=0, description="All records that match last_updated, not only this page")]
     start: Count
     limit: Count
     records: list[CustomerRecord]
 
 
-class ApiError(BaseModel):
+class ApiError(Model, frozen=True, kw_only=True):
     error: str

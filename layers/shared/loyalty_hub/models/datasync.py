@@ -1,11 +1,15 @@
 """Storyous DataSync: the webhook envelope and the pointer the webhook hands to ingest."""
 
-from typing import Any, Final, Literal
+from datetime import datetime
+from typing import Annotated, Any, Final, Literal
 
-import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+import msgspec
 
 from loyalty_hub.errors import BadRequest, InvalidEnvelope
+from loyalty_hub.models import structs
+from loyalty_hub.models.structs import Meta, Model, field
+
+AwareDatetime = Annotated[datetime, Meta(tz=True)]
 
 # The domains Storyous documents for DataSync; any other domain is still accepted and stored generically.
 KNOWN_DOMAINS: Final = frozenset(
@@ -31,19 +35,17 @@ KNOWN_DOMAINS: Final = frozenset(
 )
 
 
-class DataSyncEnvelope(BaseModel):
-    """One DataSync request: a single domain and the entities changed since the last successful sync."""
+class DataSyncEnvelope(Model, frozen=True, kw_only=True):
+    """One DataSync request: a single domain and the entities changed since the last successful sync.
+    Unknown envelope fields are never a reason to reject; `source` (set by the Storyous pull) is read."""
 
-    model_config = ConfigDict(extra="allow")  # unknown envelope fields are kept, never a reason to reject
-
-    dataDomain: str = Field(min_length=1, max_length=64)
+    dataDomain: Annotated[str, Meta(min_length=1, max_length=64)]
     data: list[dict[str, Any]]
+    source: Any = None
 
 
-class DeliveryPointer(BaseModel):
+class DeliveryPointer(Model, frozen=True, kw_only=True):
     """What the webhook enqueues for ingest: where the archived raw body lies and whose it is."""
-
-    model_config = ConfigDict(frozen=True)
 
     kind: Literal["delivery"] = "delivery"
     tenant_id: str
@@ -51,11 +53,11 @@ class DeliveryPointer(BaseModel):
     domain: str
     bucket: str
     key: str
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    sha256: Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$")]
     received_at: AwareDatetime
-    entities: int = Field(ge=0)
+    entities: Annotated[int, Meta(ge=0)]
     # Set by `quarantine retry`: the quarantine ids this ingest settles, with their attempts so far.
-    retry: dict[str, int] = Field(default_factory=dict)
+    retry: dict[str, int] = field(default_factory=dict)
     # Set by `replay`: apply the body even if it was applied before (the tables are being rebuilt).
     replay: bool = False
 
@@ -73,14 +75,10 @@ class DeliveryPointer(BaseModel):
 def parse_envelope(body: bytes) -> DataSyncEnvelope:
     """The envelope in a raw body; BadRequest when it is not JSON, InvalidEnvelope naming the field."""
     try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
+        return structs.decode(DataSyncEnvelope, body)
+    except structs.Invalid as exc:
+        if str(exc).startswith("Expected `object`, got") and " - at " not in str(exc):  # not an object at all
+            raise InvalidEnvelope("body must be a JSON object with dataDomain and data") from exc
+        raise InvalidEnvelope(structs.reason(exc)) from exc
+    except msgspec.DecodeError as exc:
         raise BadRequest(f"body is not valid JSON: {exc}") from exc
-    if not isinstance(document, dict):
-        raise InvalidEnvelope("body must be a JSON object with dataDomain and data")
-    try:
-        return DataSyncEnvelope.model_validate(document)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "body"
-        raise InvalidEnvelope(f"{field}: {first['msg']}") from exc

@@ -6,15 +6,14 @@ customers (docs/decisions.md D1), so an enrichment is a message on the ingest qu
 
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from loyalty_hub.models.datasync import AwareDatetime
+from loyalty_hub.models.structs import Model
 
 # Where several sources know a customer's points, the first that has a value wins (docs/architecture.md, "Points").
 POINTS_PRECEDENCE: tuple[str, ...] = ("voyado", "orderingstack")
 
 
-class EnrichmentUpdate(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class EnrichmentUpdate(Model, frozen=True, kw_only=True):
     kind: Literal["enrichment"] = "enrichment"
     tenant_id: str
     customer_id: str

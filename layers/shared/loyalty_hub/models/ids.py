@@ -8,7 +8,7 @@ products) are not documented beyond examples, so they are only bounded: see `ent
 import re
 from typing import Annotated, Any, Final
 
-from pydantic import StringConstraints
+from msgspec import Meta
 
 from loyalty_hub.limits import MAX_ID_BYTES
 
@@ -16,8 +16,8 @@ ID_PATTERN: Final = r"^[A-Za-z0-9_-]{1,64}$"
 _ID: Final = re.compile(ID_PATTERN)
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 
-TenantId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
-PlaceId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+TenantId = Annotated[str, Meta(pattern=ID_PATTERN)]
+PlaceId = Annotated[str, Meta(pattern=ID_PATTERN)]
 
 
 def is_valid_id(value: str) -> bool:

@@ -8,6 +8,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Final
 
+from loyalty_hub.models import structs
 from loyalty_hub.models.datasync import DeliveryPointer
 
 DELIVERY: Final = ""  # the entity id of a record that stands for its whole delivery
@@ -56,7 +57,7 @@ class QuarantineRecord:
             "entity_id": self.entity_id,
             "code": self.code,
             "reason": self.reason,
-            "pointer": self.pointer.model_dump_json(exclude={"retry"}),
+            "pointer": structs.encode(structs.replace(self.pointer, retry={})).decode(),
             "quarantined_at": self.quarantined_at,
             "attempts": self.attempts,
         }
@@ -70,7 +71,7 @@ class QuarantineRecord:
             entity_id=str(item.get("entity_id", "")),
             code=str(item["code"]),
             reason=str(item["reason"]),
-            pointer=DeliveryPointer.model_validate_json(str(item["pointer"])),
+            pointer=structs.decode(DeliveryPointer, str(item["pointer"])),
             quarantined_at=str(item["quarantined_at"]),
             attempts=int(item.get("attempts", 1)),
         )

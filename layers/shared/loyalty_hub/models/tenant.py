@@ -3,36 +3,29 @@
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
-
 from loyalty_hub.models.ids import PlaceId, TenantId
+from loyalty_hub.models.structs import Meta, Model, field
 from loyalty_hub.models.vendors import Vendors
 
 
-def _zone(name: str) -> str:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {name!r}") from exc
-    return name
-
-
-class Place(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class Place(Model, frozen=True, kw_only=True):
     name: str = ""
     active: bool = True
 
 
-class Tenant(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class Tenant(Model, frozen=True, kw_only=True):
     tenant_id: TenantId
-    name: str = Field(min_length=1)
-    time_zone: Annotated[str, AfterValidator(_zone)] = "Europe/Prague"
-    country: str = Field(default="CZ", pattern=r"^[A-Z]{2}$")
-    places: dict[PlaceId, Place] = Field(default_factory=dict)
-    vendors: Vendors = Field(default_factory=Vendors)
+    name: Annotated[str, Meta(min_length=1)]
+    time_zone: str = "Europe/Prague"
+    country: Annotated[str, Meta(pattern=r"^[A-Z]{2}$")] = "CZ"
+    places: dict[PlaceId, Place] = field(default_factory=dict)
+    vendors: Vendors = Vendors()
+
+    def __post_init__(self) -> None:
+        try:
+            ZoneInfo(self.time_zone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"time_zone: unknown time zone {self.time_zone!r}") from exc
 
     @property
     def zone(self) -> ZoneInfo:

@@ -1,11 +1,11 @@
 """The message on every vendor queue."""
 
-from pydantic import BaseModel, Field
+from loyalty_hub.models.structs import Model, field
 
 
-class VendorMessage(BaseModel):
+class VendorMessage(Model, frozen=True, kw_only=True):
     """A customer changed: the vendor reads its latest state when sending, so repeats are harmless."""
 
     tenant_id: str
     customer_id: str
-    bill_ids: list[str] = Field(default_factory=list)
+    bill_ids: list[str] = field(default_factory=list)

@@ -5,61 +5,56 @@ the admin command and the template tests. Adding a vendor: CONTRIBUTING.md."""
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from loyalty_hub.models.structs import Meta, Model, field_names
+
+# An http(s) URL with a host; the clients join paths onto it.
+Url = Annotated[str, Meta(pattern=r"^https?://[^\s/?#]+[^\s]*$")]
 
 
-class CustobarSettings(BaseModel):
+class CustobarSettings(Model, frozen=True, kw_only=True):
     """Custobar for this tenant; its credentials are in the tenant's secret (custobar_token, or
     custobar_username and custobar_password for Basic)."""
 
-    model_config = ConfigDict(frozen=True)
-
     enabled: bool = True
-    base_url: HttpUrl  # https://<company>.custobar.com, app.custobar.com, or a sandbox
+    base_url: Url  # https://<company>.custobar.com, app.custobar.com, or a sandbox
     auth: Literal["Token", "Bearer", "Basic"] = "Token"
-    field_prefix: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="company fields are <prefix>__<name>")
+    field_prefix: Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_]*$")]  # company fields are <prefix>__<name>
 
 
-class VoyadoSettings(BaseModel):
+class VoyadoSettings(Model, frozen=True, kw_only=True):
     """Voyado through the eastsideapps bridge (a lookup API); the key is `voyado_api_key` in the secret."""
 
-    model_config = ConfigDict(frozen=True)
-
     enabled: bool = True
-    base_url: HttpUrl  # https://live.voyado.eastsideapps.io, staging, or a sandbox
-    bucket_size: int = Field(default=60, ge=1, description="the shop's leaky bucket (the bridge's default)")
-    refill_per_second: float = Field(default=1.0, gt=0)
+    base_url: Url  # https://live.voyado.eastsideapps.io, staging, or a sandbox
+    bucket_size: Annotated[int, Meta(ge=1)] = 60  # the shop's leaky bucket (the bridge's default)
+    refill_per_second: Annotated[float, Meta(gt=0)] = 1.0
 
 
-class OrderingStackSettings(BaseModel):
+class OrderingStackSettings(Model, frozen=True, kw_only=True):
     """OrderingStack loyalty; client id and secret (and user for the password grant) are in the secret:
     orderingstack_client_id, orderingstack_client_secret, orderingstack_username, orderingstack_password."""
 
-    model_config = ConfigDict(frozen=True)
-
     enabled: bool = True
-    base_url: HttpUrl  # e.g. https://ordering.3e.pl, or a sandbox
-    tenant: str = Field(pattern=r"^[a-zA-Z0-9_-]{3,64}$", description="OrderingStack's x-tenant")
+    base_url: Url  # e.g. https://ordering.3e.pl, or a sandbox
+    tenant: Annotated[str, Meta(pattern=r"^[a-zA-Z0-9_-]{3,64}$")]  # OrderingStack's x-tenant
     grant: Literal["client_credentials", "password"] = "client_credentials"
 
 
-class Vendors(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class Vendors(Model, frozen=True, kw_only=True):
     custobar: CustobarSettings | None = None
     voyado: VoyadoSettings | None = None
     orderingstack: OrderingStackSettings | None = None
 
     def enabled(self) -> list[str]:
-        return [name for name in type(self).model_fields if (v := getattr(self, name)) is not None and v.enabled]
+        return [name for name in field_names(type(self)) if (v := getattr(self, name)) is not None and v.enabled]
 
 
 @dataclass(frozen=True)
 class VendorSpec:
     name: str
-    settings: type[BaseModel]  # the tenant's settings for it (the Vendors field of the same name)
+    settings: type[Model]  # the tenant's settings for it (the Vendors field of the same name)
     secret_keys: tuple[str, ...]  # the values of its secret (secrets.py), read by its worker only
     wants: frozenset[str] | None  # the customer fields whose change it needs; None: every change
     module: str  # loyalty_hub.vendors.<module>: its client, mapping and build(settings)

@@ -19,11 +19,11 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import ValidationError
 
 from loyalty_hub import aws
 from loyalty_hub.dal.vendor_ledger import LastSends
 from loyalty_hub.errors import NotFound
+from loyalty_hub.models import structs
 from loyalty_hub.models.vendor_message import VendorMessage
 from loyalty_hub.observability import logger, metrics
 from loyalty_hub.remote.errors import CredentialsRefused, PermanentError, RetryableError, VendorError, deferred
@@ -118,9 +118,9 @@ def process_batch(
     groups: dict[str, list[tuple[dict[str, Any], VendorMessage]]] = defaultdict(list)
     for record in event["Records"]:
         try:
-            message = VendorMessage.model_validate_json(record["body"])
-        except ValidationError as exc:
-            fates.dead_letter(record, PermanentError(f"malformed message: {exc.errors()[0]['msg']}"))
+            message = structs.decode(VendorMessage, record["body"])
+        except structs.Malformed as exc:
+            fates.dead_letter(record, PermanentError(f"malformed message: {structs.reason(exc)}"))
             continue
         groups[message.tenant_id].append((record, message))
 
