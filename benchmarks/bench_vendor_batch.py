@@ -6,8 +6,6 @@ with the last-send record; every AWS request is counted by a botocore hook, ever
 sandbox. The last-send write is one `batch_put` per batch: ceil(customers / 25) BatchWriteItem requests.
 """
 
-import contextlib
-import io
 import math
 import os
 from collections import Counter
@@ -79,11 +77,10 @@ def run(customers: int, with_last_sends: bool) -> Counter[str]:
             for i in range(customers)
         ]
         last_sends = LastSends(ddb, stack.vendor_ledger_table) if with_last_sends else None
-        with contextlib.redirect_stdout(io.StringIO()):  # the worker's metric lines, not the figures
-            outcome = process_batch(
-                sqs_event(bodies), vendor, sqs=sqs, queue_url=stack.custobar_queue_url,
-                dlq_url=stack.custobar_dlq_url, max_receives=5, last_sends=last_sends,
-            )  # fmt: skip
+        outcome = process_batch(
+            sqs_event(bodies), vendor, sqs=sqs, queue_url=stack.custobar_queue_url,
+            dlq_url=stack.custobar_dlq_url, max_receives=5, last_sends=last_sends,
+        )  # fmt: skip
         assert not outcome.failures, "every message must reach the sandbox"
         counted.update(f"Custobar {path}" for path, _ in sandbox.requests)
         aws.reset()
