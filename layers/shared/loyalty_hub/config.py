@@ -9,10 +9,10 @@ from loyalty_hub import warm
 from loyalty_hub.errors import ConfigurationError
 from loyalty_hub.models import structs
 from loyalty_hub.models.structs import Meta, Model
+from loyalty_hub.models.vendors import Url
 
 Name = Annotated[str, Meta(min_length=1)]
 Seconds = Annotated[int, Meta(ge=0)]
-Url = Annotated[str, Meta(pattern=r"^https?://\S+$")]
 # {"custobar": "<queue url>", ...}: an environment variable holding JSON, decoded by `load`.
 Json = dict[str, str]
 
