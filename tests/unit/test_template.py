@@ -283,8 +283,9 @@ def test_every_function_has_an_errors_and_a_throttles_alarm(function: str, metri
 
 
 @pytest.mark.parametrize("vendor", ["custobar", "voyado", "orderingstack"])
-def test_every_vendor_has_an_auth_failure_alarm(vendor: str) -> None:
+def test_every_vendor_has_an_auth_failure_and_a_deferral_alarm(vendor: str) -> None:
     assert _alarmed("LoyaltyHub", "AuthFailed", "vendor", vendor)
+    assert _alarmed("LoyaltyHub", "Deferred", "vendor", vendor)  # deferrals cost no attempt: never dead-lettered
 
 
 def test_the_stream_the_ingest_backlog_and_the_api_are_alarmed() -> None:
