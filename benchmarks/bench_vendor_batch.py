@@ -1,4 +1,4 @@
-"""Part 6: what `admin trace`'s last-send records cost the Custobar worker (D48).
+"""Part 3c: what `admin trace`'s last-send records cost the Custobar worker (D48).
 
 One worker batch of 500 customers (Custobar's upload limit) and one of 100 (the template's BatchSize),
 each run through `process_batch` against moto and the in-process Custobar sandbox, without and then
@@ -73,7 +73,7 @@ def run(customers: int, with_last_sends: bool) -> Counter[str]:
             lambda t: read_secret("custobar", t), session=session_for(sandbox),
         )  # fmt: skip
         bodies = [
-            structs.encode(VendorMessage(tenant_id=MERCHANT, customer_id=f"C{i}", bill_ids=[f"B{i}"])).decode()
+            structs.to_json(VendorMessage(tenant_id=MERCHANT, customer_id=f"C{i}", bill_ids=[f"B{i}"]))
             for i in range(customers)
         ]
         last_sends = LastSends(ddb, stack.vendor_ledger_table) if with_last_sends else None

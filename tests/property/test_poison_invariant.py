@@ -88,7 +88,7 @@ def test_valid_entities_are_stored_poison_quarantined_and_the_next_delivery_goes
         data.append(body)
     delivery = archive(stack.raw_bucket, tenant_id, PLACE, "Bills", data)
     following = archive(stack.raw_bucket, tenant_id, PLACE, "Bills", [bill("NEXT", "C9", "5", PAID, MODIFIED)])
-    event = sqs_event([structs.encode(delivery).decode(), structs.encode(following).decode()], group=tenant_id)
+    event = sqs_event([structs.to_json(delivery), structs.to_json(following)], group=tenant_id)
     event["Records"][1]["messageId"] = "following"
 
     # One receive of the tenant's group, as Lambda hands it over: nothing fails, nothing is held back.

@@ -109,7 +109,7 @@ def test_refused_credentials_keep_the_messages_count_auth_failed_and_say_which_s
         "messageId": "m1",
         "receiptHandle": "r1",
         "attributes": {"ApproximateReceiveCount": "1"},
-        "body": structs.encode(VendorMessage(tenant_id=MERCHANT, customer_id="C1")).decode(),
+        "body": structs.to_json(VendorMessage(tenant_id=MERCHANT, customer_id="C1")),
     }
     sqs = boto3.client("sqs", region_name=REGION)
     sqs.send_message(QueueUrl=queue, MessageBody=record["body"])

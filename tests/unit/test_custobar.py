@@ -220,8 +220,7 @@ def enqueue(stack: Stack, messages: list[VendorMessage]) -> None:
         sqs.send_message_batch(
             QueueUrl=stack.custobar_queue_url,
             Entries=[
-                {"Id": str(i), "MessageBody": structs.encode(m).decode()}
-                for i, m in enumerate(messages[start : start + 10])
+                {"Id": str(i), "MessageBody": structs.to_json(m)} for i, m in enumerate(messages[start : start + 10])
             ],
         )
 
@@ -332,7 +331,7 @@ def test_the_handler_wires_the_worker(
     settings = wiring.vendor("custobar")[1]
     monkeypatch.setattr(wiring, "vendor", lambda _: (custobar, settings))
     messages = seed(stack, 3)
-    result = vendors_app.custobar(sqs_event([structs.encode(m).decode() for m in messages]), lambda_context)
+    result = vendors_app.custobar(sqs_event([structs.to_json(m) for m in messages]), lambda_context)
     assert result == {"batchItemFailures": []}
 
 

@@ -443,8 +443,8 @@ def test_a_throttled_table_fails_only_that_tenants_records(stack: Stack, lambda_
             )
 
     deps.entities._client.meta.events.register("before-call.dynamodb.BatchGetItem", throttle_first_tenant)
-    event = sqs_event([structs.encode(first).decode()], group=MERCHANT)
-    event["Records"] += sqs_event([structs.encode(second).decode()], group="second")["Records"]
+    event = sqs_event([structs.to_json(first)], group=MERCHANT)
+    event["Records"] += sqs_event([structs.to_json(second)], group="second")["Records"]
     event["Records"][1]["messageId"] = "second-tenant-message"
     result = ingest_app.lambda_handler(event, lambda_context)
     assert result == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
@@ -455,7 +455,7 @@ def test_a_missing_archive_object_is_quarantined_not_retried(stack: Stack, lambd
     # A deleted or expired archive object can never be read: retrying it would hold the tenant's group.
     pointer = archive(stack.raw_bucket, MERCHANT, PLACE, "Bills", [])
     boto3.client("s3", region_name=REGION).delete_object(Bucket=stack.raw_bucket, Key=pointer.key)
-    event = sqs_event([structs.encode(pointer).decode()])
+    event = sqs_event([structs.to_json(pointer)])
     assert ingest_app.lambda_handler(event, lambda_context) == {"batchItemFailures": []}
     [record] = QuarantineStore(boto3.client("dynamodb", region_name=REGION), stack.quarantine_table).list(MERCHANT)
     assert (record.code, record.entity_id, record.pointer.key) == ("delivery", "", pointer.key)
@@ -473,7 +473,7 @@ def test_a_malformed_pointer_fails_the_record(stack: Stack, lambda_context: Any)
         [bill("B1", ALICE, "1", "2024-07-01T10:00:00+02:00", "2024-07-01T10:00:01Z")],
     )
     event = sqs_event(['{"tenant_id": "x"}'], group="x")
-    event["Records"] += sqs_event([structs.encode(good).decode()])["Records"]
+    event["Records"] += sqs_event([structs.to_json(good)])["Records"]
     event["Records"][1]["messageId"] = "good"
     result = ingest_app.lambda_handler(event, lambda_context)
     assert result["batchItemFailures"] == [{"itemIdentifier": event["Records"][0]["messageId"]}]

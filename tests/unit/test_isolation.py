@@ -87,7 +87,7 @@ def records_for(messages: list[VendorMessage]) -> dict[str, Any]:
             {
                 "messageId": f"m{i}",
                 "receiptHandle": f"r{i}",
-                "body": structs.encode(m).decode(),
+                "body": structs.to_json(m),
                 "attributes": {"ApproximateReceiveCount": "1"},
             }
             for i, m in enumerate(messages)

@@ -45,8 +45,8 @@ def _records() -> dict[str, Any]:
     return {
         "Records": [
             {"messageId": f"m{i}", "receiptHandle": f"r{i}", "attributes": {"ApproximateReceiveCount": "5"},
-             "body": structs.encode(
-                 VendorMessage(tenant_id=MERCHANT, customer_id=p["customerId"], bill_ids=["B1", "B2"])).decode()}
+             "body": structs.to_json(
+                 VendorMessage(tenant_id=MERCHANT, customer_id=p["customerId"], bill_ids=["B1", "B2"]))}
             for i, p in enumerate(PEOPLE)
         ]
     }  # fmt: skip

@@ -80,7 +80,7 @@ def test_a_customer_whose_item_would_pass_400_kb_quarantines_its_new_bills_only(
 def test_the_next_delivery_of_the_tenant_is_ingested_in_the_same_receive(stack: Stack, lambda_context: Any) -> None:
     poison = archive(stack.raw_bucket, MERCHANT, PLACE, "Bills", [POISON["price 1e200"][0], good(1)])
     after = archive(stack.raw_bucket, MERCHANT, PLACE, "Bills", [good(2, "C2")])
-    event = sqs_event([structs.encode(poison).decode(), structs.encode(after).decode()])
+    event = sqs_event([structs.to_json(poison), structs.to_json(after)])
     event["Records"][1]["messageId"] = "next-delivery"
     assert ingest_app.lambda_handler(event, lambda_context) == {"batchItemFailures": []}
     assert customer_item(stack.customers_table, MERCHANT, "C2")["total_orders"] == 1

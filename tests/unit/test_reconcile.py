@@ -30,7 +30,7 @@ from tests.support.stack import MERCHANT, PLACE, REGION, Stack, add_tenant
 
 VOYADO = VoyadoSettings(base_url="https://live.voyado.eastsideapps.io")
 CUSTOBAR = CustobarSettings(base_url="https://acme.custobar.com", field_prefix="acme")
-BODY = structs.encode(VendorMessage(tenant_id=MERCHANT, customer_id="C1")).decode()
+BODY = structs.to_json(VendorMessage(tenant_id=MERCHANT, customer_id="C1"))
 PLENTY: Callable[[], float] = lambda: 300.0  # noqa: E731 - seconds left in the invocation
 
 
@@ -215,7 +215,7 @@ def test_the_time_budget_stops_the_run_and_leaves_the_rest_for_the_next(
     CustomerStore(deps.dynamodb, stack.customers_table).put_many([customer("C1", email="a@example.cz")])
     for i in range(25):
         dead_letter(
-            stack.custobar_dlq_url, body=structs.encode(VendorMessage(tenant_id=MERCHANT, customer_id=f"C{i}")).decode()
+            stack.custobar_dlq_url, body=structs.to_json(VendorMessage(tenant_id=MERCHANT, customer_id=f"C{i}"))
         )
     checks = iter([300.0])  # time for one receive, then below the margin
     report = reconcile.run(deps, lambda: next(checks, 5.0))
@@ -346,7 +346,7 @@ def test_a_dead_letter_that_could_not_be_sent_back_stays_in_the_dlq(stack: Stack
     for i in range(3):
         dead_letter(
             stack.custobar_dlq_url,
-            body=structs.encode(VendorMessage(tenant_id=MERCHANT, customer_id=f"C{i}")).decode(),
+            body=structs.to_json(VendorMessage(tenant_id=MERCHANT, customer_id=f"C{i}")),
             reason="timeout",
         )
     fail_entry(deps.sqs, "SendMessageBatch", "0", times=2)  # the first try and its retry

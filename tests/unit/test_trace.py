@@ -47,7 +47,7 @@ def custobar(stack: Stack) -> tuple[Custobar, CustobarSandbox]:
 
 
 def record(message: VendorMessage, n: int) -> dict[str, Any]:
-    return {"messageId": f"m{n}", "receiptHandle": f"r{n}", "body": structs.encode(message).decode(),
+    return {"messageId": f"m{n}", "receiptHandle": f"r{n}", "body": structs.to_json(message),
             "attributes": {"ApproximateReceiveCount": "1"}}  # fmt: skip
 
 

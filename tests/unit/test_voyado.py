@@ -182,9 +182,7 @@ def test_a_found_contact_enriches_the_customer_and_voyado_points_win(
         {"name": "External offer", "error": "DiscountCodeNotFoundInShopify"}
     ]
     # the update travels through the ingest queue like any delivery
-    assert ingest_app.lambda_handler(sqs_event([structs.encode(update).decode()]), lambda_context) == {
-        "batchItemFailures": []
-    }
+    assert ingest_app.lambda_handler(sqs_event([structs.to_json(update)]), lambda_context) == {"batchItemFailures": []}
     item = customer_item(stack.customers_table, MERCHANT, "C1")
     assert item is not None and item["points"] == Decimal(322)  # Voyado over Storyous loyalty (5)
 

@@ -12,7 +12,7 @@ from loyalty_hub.models.structs import Meta, Model
 from loyalty_hub.models.vendors import Url
 
 Name = Annotated[str, Meta(min_length=1)]
-Seconds = Annotated[int, Meta(ge=0)]
+NonNegative = Annotated[int, Meta(ge=0)]  # seconds, days, counts
 # {"custobar": "<queue url>", ...}: an environment variable holding JSON, decoded by `load`.
 Json = dict[str, str]
 
@@ -24,8 +24,8 @@ class _Settings(Model, frozen=True, kw_only=True):
 class TenantSettings(_Settings, frozen=True, kw_only=True):
     TENANTS_TABLE: Name
     SECRETS_PREFIX: Name  # Secrets Manager name prefix, '<prefix>/<use>/<tenant>'
-    TENANT_CACHE_SECONDS: Seconds = 60
-    SECRET_CACHE_SECONDS: Seconds = 300
+    TENANT_CACHE_SECONDS: NonNegative = 60
+    SECRET_CACHE_SECONDS: NonNegative = 300
 
 
 class WebhookSettings(TenantSettings, frozen=True, kw_only=True):
@@ -51,19 +51,19 @@ class PullSettings(TenantSettings, frozen=True, kw_only=True):
     STORYOUS_API_URL: Url = "https://api.storyous.com"
     STORYOUS_AUTH_URL: Url = "https://login.storyous.com/api/auth/authorize"
     STORYOUS_PAGE_SIZE: Annotated[int, Meta(ge=1, le=100)] = 100  # bills per list request
-    STORYOUS_BACKFILL_DAYS: Seconds = 30  # how far back a new place's first pull reaches
+    STORYOUS_BACKFILL_DAYS: NonNegative = 30  # how far back a new place's first pull reaches
     # Bills modified while a run pages through its chain, or stamped by a clock slightly behind ours,
     # are read again by the next run: ingest ignores what it already has.
-    PULL_OVERLAP_SECONDS: Seconds = 600
+    PULL_OVERLAP_SECONDS: NonNegative = 600
     PULL_TIME_MARGIN_SECONDS: Annotated[int, Meta(ge=1)] = 30  # no page is started with less time left
-    PULL_MAX_WAIT_SECONDS: Seconds = 60  # a longer Retry-After defers to the next run
+    PULL_MAX_WAIT_SECONDS: NonNegative = 60  # a longer Retry-After defers to the next run
 
 
 @warm.cached
 def load[S: _Settings](model: type[S]) -> S:
     """Validate the process environment against `model` once per execution environment."""
     environment: dict[str, object] = {name: os.environ[name] for name in model.__struct_fields__ if name in os.environ}
-    for name in _JSON_FIELDS & environment.keys():
+    for name in _json_fields(model) & environment.keys():
         try:
             environment[name] = msgspec.json.decode(str(environment[name]))
         except msgspec.DecodeError as exc:
@@ -72,6 +72,11 @@ def load[S: _Settings](model: type[S]) -> S:
         return msgspec.convert(environment, model, strict=False)
     except msgspec.ValidationError as exc:
         raise _invalid(structs.reason(exc).split(":", 1)[0]) from exc
+
+
+def _json_fields(model: type[_Settings]) -> set[str]:
+    """The variables that hold JSON (`Json` fields); decoded before the rest is converted."""
+    return {f.name for f in msgspec.structs.fields(model) if f.type == Json}
 
 
 def _invalid(name: str) -> ConfigurationError:
@@ -111,21 +116,12 @@ class ReconcileSettings(TenantSettings, frozen=True, kw_only=True):
     VENDOR_DEAD_LETTER_QUEUES: Json  # {"custobar": "<dlq url>", ...}, redriven when due
     # {"ingest-dlq": "<url>", "capture-failures": "<url>"}: their depth is reported, never redriven.
     WATCHED_QUEUES: Json = structs.field(default_factory=dict)
-    REDRIVE_MAX_ATTEMPTS: Seconds = 3  # redrives per message before a person decides
+    REDRIVE_MAX_ATTEMPTS: NonNegative = 3  # redrives per message before a person decides
     # A dead letter is due when it has sat in the DLQ for at least this * 4**redrives.
-    REDRIVE_BACKOFF_SECONDS: Seconds = 3600
+    REDRIVE_BACKOFF_SECONDS: NonNegative = 3600
     VOYADO_REFRESH_AGE_HOURS: Annotated[int, Meta(gt=0)] = 168
-    VOYADO_REFRESH_MAX_PER_TENANT: Seconds = 2000
-    RECONCILE_TIME_MARGIN_SECONDS: Seconds = 20  # stop starting work this close to timeout
+    VOYADO_REFRESH_MAX_PER_TENANT: NonNegative = 2000
+    RECONCILE_TIME_MARGIN_SECONDS: NonNegative = 20  # stop starting work this close to timeout
     # Stream batches capture gave up on: their customers are resent to every enabled vendor.
     CAPTURE_FAILURE_QUEUE_URL: str = ""
     QUARANTINE_TABLE: str = ""  # its depth per tenant is reported (QuarantineDepth)
-
-
-# The variables that hold JSON (`Json` fields); decoded before the rest is converted.
-_JSON_FIELDS = frozenset(
-    name
-    for settings in (CaptureSettings, VendorWorkerSettings, ReconcileSettings)
-    for name, kind in settings.__annotations__.items()
-    if kind is Json
-)

@@ -111,19 +111,17 @@ def archive_delivery(
 def enqueue(sqs: "SQSClient", queue_url: str, pointer: DeliveryPointer, *, attempt: str = "") -> None:
     """`attempt` distinguishes a deliberate repeat (a quarantine retry) from a duplicate FIFO should drop."""
     identity = f"{pointer.key}|{attempt}" if attempt else pointer.key
-    _send_ingest(
-        sqs, queue_url, pointer.tenant_id, structs.encode(pointer).decode(), identity=identity, what="the delivery"
-    )
+    _send_ingest(sqs, queue_url, pointer.tenant_id, structs.to_json(pointer), identity=identity, what="the delivery")
 
 
 def enqueue_enrichment(sqs: "SQSClient", queue_url: str, update: EnrichmentUpdate) -> None:
     identity = f"{update.tenant_id}|{update.customer_id}|{update.vendor}|{update.observed_at.isoformat()}"
-    body = structs.encode(update).decode()
+    body = structs.to_json(update)
     _send_ingest(sqs, queue_url, update.tenant_id, body, identity=identity, what="the enrichment")
 
 
 def enqueue_erasure(sqs: "SQSClient", queue_url: str, request: ErasureRequest) -> None:
-    body = structs.encode(request).decode()
+    body = structs.to_json(request)
     _send_ingest(sqs, queue_url, request.tenant_id, body, identity=f"erasure|{request.request_id}", what="the erasure")
 
 

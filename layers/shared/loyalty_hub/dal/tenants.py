@@ -65,7 +65,7 @@ class TenantStore:
         return tenant
 
     def put(self, tenant: Tenant) -> None:
-        item = json.loads(structs.encode(tenant), parse_float=Decimal)  # DynamoDB numbers are Decimal
+        item = json.loads(structs.to_json(tenant), parse_float=Decimal)  # DynamoDB numbers are Decimal
         self._client.put_item(TableName=self._table, Item=to_item(item))
         _cache.pop((self._table, tenant.tenant_id), None)
         _unknown.pop((self._table, tenant.tenant_id), None)

@@ -82,7 +82,7 @@ def fan_out(deps: CaptureDeps, change: Change) -> list[str]:
         and not change.fields <= VENDORS[v].ignores
         and ((wants := VENDORS[v].wants) is None or change.fields & wants)
     ]
-    body = structs.encode(message).decode()
+    body = structs.to_json(message)
     for vendor in vendors:
         try:
             queues.send(deps.sqs, deps.queues[vendor], body)

@@ -60,7 +60,7 @@ class CopyStores:
     appearances: Appearances
     s3: "S3Client"
     raw_bucket: str
-    _quarantined: dict[str, list[str]] | None = None
+    _quarantined: dict[str, list[str]] | None = field(default=None, init=False, repr=False)  # customer -> qids
 
     def quarantined_loyalty(self, tenant_id: str, customer_id: str) -> list[str]:
         """The qids of the customer's quarantined Loyalty records (poison ids are cut for display: never a match)."""

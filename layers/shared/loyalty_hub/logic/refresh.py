@@ -130,7 +130,7 @@ class _Refresh:
         entries: list[SendMessageBatchRequestEntryTypeDef] = [
             {
                 "Id": str(i),
-                "MessageBody": structs.encode(VendorMessage(tenant_id=self.tenant_id, customer_id=cid)).decode(),
+                "MessageBody": structs.to_json(VendorMessage(tenant_id=self.tenant_id, customer_id=cid)),
             }
             for i, cid in enumerate(batch)
         ]

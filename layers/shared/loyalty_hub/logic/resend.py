@@ -60,7 +60,7 @@ def resend(
     if not chosen:
         return report
     for page in _pages(deps, tenant_id, customer_ids, since, report):
-        bodies = [structs.encode(m).decode() for m in page]
+        bodies = [structs.to_json(m) for m in page]
         for vendor in chosen:
             lost = send_all(deps.sqs, deps.queues[vendor], bodies)
             report.messages[vendor] += len(bodies) - lost

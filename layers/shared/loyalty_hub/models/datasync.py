@@ -1,15 +1,10 @@
 """Storyous DataSync: the webhook envelope and the pointer the webhook hands to ingest."""
 
-from datetime import datetime
 from typing import Annotated, Any, Final, Literal
-
-import msgspec
 
 from loyalty_hub.errors import BadRequest, InvalidEnvelope
 from loyalty_hub.models import structs
-from loyalty_hub.models.structs import Meta, Model, field
-
-AwareDatetime = Annotated[datetime, Meta(tz=True)]
+from loyalty_hub.models.structs import AwareDatetime, Meta, Model, field
 
 # The domains Storyous documents for DataSync; any other domain is still accepted and stored generically.
 KNOWN_DOMAINS: Final = frozenset(
@@ -80,5 +75,5 @@ def parse_envelope(body: bytes) -> DataSyncEnvelope:
         if str(exc).startswith("Expected `object`, got") and " - at " not in str(exc):  # not an object at all
             raise InvalidEnvelope("body must be a JSON object with dataDomain and data") from exc
         raise InvalidEnvelope(structs.reason(exc)) from exc
-    except msgspec.DecodeError as exc:
+    except structs.Malformed as exc:
         raise BadRequest(f"body is not valid JSON: {exc}") from exc

@@ -6,8 +6,7 @@ customers (docs/decisions.md D1), so an enrichment is a message on the ingest qu
 
 from typing import Any, Literal
 
-from loyalty_hub.models.datasync import AwareDatetime
-from loyalty_hub.models.structs import Model
+from loyalty_hub.models.structs import AwareDatetime, Model
 
 # Where several sources know a customer's points, the first that has a value wins (docs/architecture.md, "Points").
 POINTS_PRECEDENCE: tuple[str, ...] = ("voyado", "orderingstack")

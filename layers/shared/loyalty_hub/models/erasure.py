@@ -6,8 +6,7 @@ writer of a tenant's customers, so an erasure cannot race a delivery that carrie
 
 from typing import Annotated, Literal
 
-from loyalty_hub.models.datasync import AwareDatetime
-from loyalty_hub.models.structs import Meta, Model
+from loyalty_hub.models.structs import AwareDatetime, Meta, Model
 
 # "forget": a data subject's request (admin forget); "loyalty_deleted": Storyous deleted the member.
 ErasureReason = Literal["forget", "loyalty_deleted"]

@@ -8,9 +8,8 @@ products) are not documented beyond examples, so they are only bounded: see `ent
 import re
 from typing import Annotated, Any, Final
 
-from msgspec import Meta
-
 from loyalty_hub.limits import MAX_ID_BYTES
+from loyalty_hub.models.structs import Meta
 
 ID_PATTERN: Final = r"^[A-Za-z0-9_-]{1,64}$"
 _ID: Final = re.compile(ID_PATTERN)

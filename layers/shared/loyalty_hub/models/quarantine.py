@@ -57,7 +57,7 @@ class QuarantineRecord:
             "entity_id": self.entity_id,
             "code": self.code,
             "reason": self.reason,
-            "pointer": structs.encode(structs.replace(self.pointer, retry={})).decode(),
+            "pointer": structs.to_json(structs.replace(self.pointer, retry={})),
             "quarantined_at": self.quarantined_at,
             "attempts": self.attempts,
         }

@@ -2,12 +2,14 @@
 
 msgspec checks types and constraints when it decodes or converts, not when a model is built in code:
 whatever comes from outside (a queue message, an envelope, an environment, a tenant item, an operator's
-input) goes through `decode` or `convert`, which raise `Invalid` naming the field.
+input) goes through `decode` or `convert`, which raise `Invalid` naming the field; out, `to_json` and
+`to_plain`.
 """
 
 import re
+from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -20,6 +22,8 @@ field = msgspec.field
 _AT = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
 _MISSING = re.compile(r"^Object missing required field `(?P<name>[^`]*)`")
 _ENCODER = msgspec.json.Encoder(decimal_format="number")  # DynamoDB's Decimals as JSON numbers
+# An aware datetime: a time without its offset is refused, never guessed.
+AwareDatetime = Annotated[datetime, Meta(tz=True)]
 
 
 class Model(msgspec.Struct, frozen=True, kw_only=True):  # frozen and kw_only are per class: every model repeats them
@@ -37,8 +41,9 @@ def convert[M](model: type[M], value: Any) -> M:
     return msgspec.convert(value, model)
 
 
-def encode(value: Any) -> bytes:
-    return _ENCODER.encode(value)
+def to_json(value: Any) -> str:
+    """A model (or plain values) as JSON text: queue bodies, stored pointers, the tenant item."""
+    return _ENCODER.encode(value).decode()
 
 
 def to_plain(value: Any) -> Any:
