@@ -15,6 +15,7 @@ from benchmarks import (  # noqa: E402 - after the environment it reads
     bench_customer_api,
     bench_ingest,
     bench_latency,
+    bench_ledger,
     bench_poison,
     bench_vendor_batch,
     bench_voyado,
@@ -26,6 +27,8 @@ def main() -> None:
     bench_cold_start.main()
     print()
     bench_ingest.main()
+    print()
+    bench_ledger.main()
     print()
     bench_poison.main()
     print()

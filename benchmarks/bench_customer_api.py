@@ -22,6 +22,7 @@ from loyalty_hub.dal.snapshots import SnapshotStore
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.logic.customer_api import CustomerApiDeps, ListQuery, list_customers
 from loyalty_hub.rules.customer import CustomerState
+from loyalty_hub.rules.ledger import Slot
 from loyalty_hub.rules.projection import ledger_entry
 from loyalty_hub.storyous.mapping import BillFacts
 from tests.support.stack import MERCHANT, PLACE, Stack, add_tenant, create_stack
@@ -37,6 +38,7 @@ def seed(stack: Stack) -> None:
         state = CustomerState(MERCHANT, f"C{i:06d}")
         paid = start + timedelta(minutes=i)
         facts = BillFacts(f"B{i}", state.customer_id, None, paid, "CZK", ("c:1",), (), False, None, False)
+        state.slots[f"B{i}"] = Slot()  # a new bill: its slot read, and empty
         state.upsert_bill(f"B{i}", ledger_entry(facts, "2024-07-01T00:00:00.000000Z", PLACE, ("c:1",)))
         state.reproject({"c:1": "Coffee"}, start + timedelta(seconds=i))
         items.append(state.to_item())

@@ -26,6 +26,7 @@ from loyalty_hub.dal.appearances import Appearances, ErasureLog
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.deliveries import DeliveryMarks
 from loyalty_hub.dal.entities import EntityStore
+from loyalty_hub.dal.ledger import LedgerStore
 from loyalty_hub.dal.quarantine import QuarantineStore
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.logic import ingest
@@ -71,7 +72,8 @@ ENVELOPE = TypeAdapter(Envelope)
 
 
 def lower_bound(bills: int, customers: int, categories: int) -> dict[str, int]:
-    """Each bill's stored version read and each bill written, each customer read and written, in batches."""
+    """Each bill's stored version read and each bill written, each customer read and written, each bill's
+    ledger slot read and written, in batches."""
     return {
         "bill versions (BatchGetItem, 100 keys)": math.ceil(bills / 100),
         "bill writes (BatchWriteItem, 25 items)": math.ceil(bills / 25),
@@ -81,7 +83,27 @@ def lower_bound(bills: int, customers: int, categories: int) -> dict[str, int]:
         "tenant configuration (GetItem, then cached)": 1,
         "delivery mark (GetItem, then PutItem)": 2,
         "customer appearances, for erasure and trace (BatchWriteItem, 25 items)": math.ceil(customers / 25),
+        "open ledger records left by a crash (Query, D50)": 1,
+        "bills' ledger slots read (BatchGetItem, 100 keys)": math.ceil(bills / 100),
+        "bills' ledger slots written (BatchWriteItem, 25 items)": math.ceil(bills / 25),
+        "the delivery's open ledger record written, then closed (BatchWriteItem)": 2,
     }
+
+
+def moto_deps(stack: Stack, client: Any) -> ingest.IngestDeps:
+    """Ingest's stores on one client (so one hook sees every request), against the moto stack."""
+    return ingest.IngestDeps(
+        tenants=TenantStore(stack.tenants_table, client=client),
+        s3=aws.client("s3"),
+        entities=EntityStore(client, stack.entities_table),
+        customers=CustomerStore(client, stack.customers_table),
+        quarantine=QuarantineStore(client, stack.quarantine_table),
+        marks=DeliveryMarks(client, stack.entities_table),
+        appearances=Appearances(client, stack.entities_table),
+        erasures=ErasureLog(client, stack.entities_table),
+        ledger=LedgerStore(client, stack.entities_table),
+        raw_bucket=stack.raw_bucket,
+    )
 
 
 def count_requests(
@@ -91,17 +113,7 @@ def count_requests(
         stack: Stack = create_stack()
         add_tenant(stack)
         client = aws.client("dynamodb")
-        deps = ingest.IngestDeps(
-            tenants=TenantStore(stack.tenants_table, client=client),
-            s3=aws.client("s3"),
-            entities=EntityStore(client, stack.entities_table),
-            customers=CustomerStore(client, stack.customers_table),
-            quarantine=QuarantineStore(client, stack.quarantine_table),
-            marks=DeliveryMarks(client, stack.entities_table),
-            appearances=Appearances(client, stack.entities_table),
-            erasures=ErasureLog(client, stack.entities_table),
-            raw_bucket=stack.raw_bucket,
-        )
+        deps = moto_deps(stack, client)
         ingest.ingest_delivery(
             deps, archive(stack.raw_bucket, MERCHANT, PLACE, "ItemCategories", payloads.categories())
         )
@@ -150,6 +162,7 @@ def ingest_in_memory(body: bytes, bills: int = BILLS, botocore: Any = None) -> C
             marks=DeliveryMarks(ddb, "Entities"),  # type: ignore[arg-type]
             appearances=Appearances(ddb, "Entities"),  # type: ignore[arg-type]
             erasures=ErasureLog(ddb, "Entities"),  # type: ignore[arg-type]
+            ledger=LedgerStore(ddb, "Entities"),  # type: ignore[arg-type]
             raw_bucket="raw",
         )
         pointer = ingest.DeliveryPointer(

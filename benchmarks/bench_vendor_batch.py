@@ -18,6 +18,7 @@ from loyalty_hub import aws, config
 from loyalty_hub.dal import tenants
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.entities import EntityStore
+from loyalty_hub.dal.ledger import LedgerStore
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.dal.vendor_ledger import LastSends
 from loyalty_hub.limits import MAX_BATCH_WRITE_ITEMS
@@ -70,7 +71,8 @@ def run(customers: int, with_last_sends: bool) -> Counter[str]:
         store = TenantStore(stack.tenants_table, client=ddb, cache_seconds=0)
         vendor = Custobar(
             store, CustomerStore(ddb, stack.customers_table), EntityStore(ddb, stack.entities_table),
-            lambda t: read_secret("custobar", t), session=session_for(sandbox),
+            lambda t: read_secret("custobar", t), ledger=LedgerStore(ddb, stack.entities_table),
+            session=session_for(sandbox),
         )  # fmt: skip
         bodies = [
             structs.to_json(VendorMessage(tenant_id=MERCHANT, customer_id=f"C{i}", bill_ids=[f"B{i}"]))

@@ -65,6 +65,9 @@ class Capacity:
                 for request in requests:
                     if "PutRequest" in request:
                         self._write(table, request["PutRequest"]["Item"])
+                    else:  # a delete costs the deleted item's size, at least one unit
+                        size = self._sizes.pop(self._key(table, request["DeleteRequest"]["Key"]), 1)
+                        self.wcu += math.ceil(size / 1024)
         elif model.name == "PutItem":
             self._write(params["TableName"], params["Item"])
 
@@ -78,3 +81,6 @@ class Capacity:
                         self._read(table, key, bool(request.get("ConsistentRead")))
         elif model.name == "GetItem":
             self._read(params["TableName"], params["Key"], bool(params.get("ConsistentRead")))
+        elif model.name == "Query":  # the items' sizes together, at least one unit (even when none match)
+            size = sum(item_size(item) for item in parsed.get("Items", []))
+            self.rru += max(1, math.ceil(size / 4096)) * (1 if params.get("ConsistentRead") else 0.5)

@@ -31,6 +31,23 @@ class FakeDynamoDB:
             responses[table] = found
         return {"Responses": responses, "UnprocessedKeys": {}}
 
+    def query(self, TableName: str, ExpressionAttributeValues: dict[str, Any], **_: Any) -> dict[str, Any]:
+        """A whole partition (`pk = :pk`, as dal.batch.query_partition asks), in one page."""
+        pk = ExpressionAttributeValues[":pk"]["S"]
+        return {"Items": [item for key, item in sorted(self.tables[TableName].items()) if key[0] == pk]}
+
+    def get_paginator(self, operation: str) -> "FakeDynamoDB._Pages":
+        if operation != "query":
+            raise NotImplementedError(operation)
+        return self._Pages(self)
+
+    class _Pages:
+        def __init__(self, ddb: "FakeDynamoDB") -> None:
+            self._ddb = ddb
+
+        def paginate(self, **request: Any) -> list[dict[str, Any]]:
+            return [self._ddb.query(**request)]
+
     def batch_write_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
         for table, requests in RequestItems.items():
             for request in requests:

@@ -19,7 +19,7 @@ def record_handler(record: partial.Record) -> None:
     vendors = capture.fan_out(capture.default_deps(), change)
     logger.info(
         "customer change queued for vendors",
-        extra={"tenant": change.message.tenant_id, "vendors": vendors, "fields": sorted(change.fields)},
+        extra={"tenant": change.messages[0].tenant_id, "vendors": vendors, "fields": sorted(change.fields)},
     )
     metrics.add_metric(name="ChangesQueued", unit=MetricUnit.Count, value=len(vendors))
 

@@ -57,6 +57,10 @@ def record_handler(record: partial.Record) -> None:
         metrics.add_metric(name="EntitiesQuarantined", unit=MetricUnit.Count, value=report.quarantined)
     else:
         logger.info("delivery ingested", extra={**keys, **asdict(report)})
+    if report.repaired:
+        # Self-healing: an earlier attempt died between a customer's ledger and its summary (D50).
+        logger.warning("customer summaries rebuilt from their ledgers", extra={**keys, "customers": report.repaired})
+        metrics.add_metric(name="CustomerSummariesRebuilt", unit=MetricUnit.Count, value=report.repaired)
     if report.resolved:
         metrics.add_metric(name="QuarantineResolved", unit=MetricUnit.Count, value=report.resolved)
     metrics.add_metric(name="EntitiesWritten", unit=MetricUnit.Count, value=report.written)

@@ -12,6 +12,7 @@ from werkzeug.wrappers import Response
 
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.entities import EntityStore
+from loyalty_hub.dal.ledger import LedgerStore
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.dal.vendor_ledger import VendorLedger
 from loyalty_hub.logic import ingest
@@ -56,6 +57,7 @@ def _custobar(stack: Stack, tenants: TenantStore) -> tuple[Any, str, str]:
         CustomerStore(client, stack.customers_table),
         EntityStore(client, stack.entities_table),
         lambda _: {"custobar_token": "a-revoked-token"},
+        ledger=LedgerStore(client, stack.entities_table),
         session=session_for(sandbox),
     )
     return vendor, stack.custobar_queue_url, stack.custobar_dlq_url
@@ -88,6 +90,7 @@ def _orderingstack(stack: Stack, tenants: TenantStore) -> tuple[Any, str, str]:
         VendorLedger(client, stack.vendor_ledger_table, "orderingstack"),
         lambda _: None,
         lambda _: {"orderingstack_client_id": "hub", "orderingstack_client_secret": "an-old-secret"},
+        bills=LedgerStore(client, stack.entities_table),
         session=session_for(sandbox),
     )
     return vendor, stack.orderingstack_queue_url, stack.orderingstack_dlq_url

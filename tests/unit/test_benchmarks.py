@@ -11,6 +11,7 @@ from benchmarks import (
     bench_customer_api,
     bench_first_page,
     bench_ingest,
+    bench_ledger,
     bench_poison,
     bench_vendor_batch,
     bench_voyado,
@@ -58,7 +59,17 @@ def test_voyado(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[s
     assert "pacing's own cost" in out and "lookups per identifier change" in out
 
 
+def test_ledger(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(bench_ledger, "SMALL", 20)
+    monkeypatch.setattr(bench_ledger, "BIG", 150)
+    monkeypatch.setattr(bench_ledger, "SEED_DELIVERY", 100)
+    monkeypatch.setattr(bench_ledger, "PAIRS", 2)
+    out = printed(capsys, bench_ledger)
+    assert "BIG has total_orders 150" in out
+    assert "big / small: requests 1.00, capacity units 1.00" in out  # adding a bill costs the same
+
+
 def test_vendor_batch(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr(bench_vendor_batch, "BATCHES", (30,))
     out = printed(capsys, bench_vendor_batch)
-    assert "30 customers: 4 requests before, 6 after (+BatchWriteItem 2; bound ceil(30/25) = 2)" in out
+    assert "30 customers: 5 requests before, 7 after (+BatchWriteItem 2; bound ceil(30/25) = 2)" in out

@@ -11,6 +11,7 @@ from functions.capture import app as capture_app
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.logic import capture, ingest
 from loyalty_hub.models.tenant import Place, Tenant
+from loyalty_hub.models.vendor_message import MAX_BILLS_PER_MESSAGE
 from loyalty_hub.models.vendors import CustobarSettings, Vendors
 from loyalty_hub.partial import AllRecordsFailed
 from tests.support.deliveries import archive, bill
@@ -69,14 +70,22 @@ def test_view_changes_reach_the_vendor_queue_with_their_bills(
 
 
 def test_records_that_change_nothing_vendors_see_are_ignored() -> None:
-    item = {"tenant_id": "t", "customer_id": "c", "ledger": '{"B1":{"v":"1"}}', "total_orders": 1, "version": 3}
-    assert capture.vendor_message({**item, "version": 4, "updated_at": "later"}, item) is None
+    item = {"tenant_id": "t", "customer_id": "c", "bills_changed": ["B1"], "total_orders": 1, "version": 3}
+    assert capture.vendor_message({**item, "version": 4, "updated_at": "later", "bills_changed": None}, item) is None
     assert capture.vendor_message(None, item) is None  # removal
     assert capture.vendor_message({"pk": "tenant-stats"}, None) is None  # not a customer
-    moved = capture.vendor_message({**item, "ledger": "{}"}, item)
-    assert moved is not None and moved.message.bill_ids == ["B1"]  # a bill moved away is a change too
-    renamed = capture.vendor_message({**item, "first_name": "Jana"}, item)
-    assert renamed is not None and renamed.message.bill_ids == [] and renamed.fields == {"first_name"}
+    moved = capture.vendor_message({**item, "version": 4, "bills_changed": ["B1"]}, item)
+    assert moved is not None and [m.bill_ids for m in moved.messages] == [["B1"]]  # each write names its own
+    renamed = capture.vendor_message({**item, "first_name": "Jana", "bills_changed": None}, item)
+    assert renamed is not None and [m.bill_ids for m in renamed.messages] == [[]] and renamed.fields == {"first_name"}
+
+
+def test_a_change_of_more_bills_than_a_message_carries_is_split() -> None:
+    bills = [f"B{i:05d}" for i in range(MAX_BILLS_PER_MESSAGE * 2 + 1)]
+    change = capture.vendor_message({"tenant_id": "t", "customer_id": "c", "bills_changed": bills}, None)
+    assert change is not None
+    assert [len(m.bill_ids) for m in change.messages] == [MAX_BILLS_PER_MESSAGE, MAX_BILLS_PER_MESSAGE, 1]
+    assert [b for m in change.messages for b in m.bill_ids] == bills
 
 
 def test_tenants_without_vendors_queue_nothing(stack: Stack, lambda_context: Any) -> None:

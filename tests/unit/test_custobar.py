@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from functions.vendors import app as vendors_app
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.entities import EntityStore
+from loyalty_hub.dal.ledger import LedgerStore
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.logic import ingest
 from loyalty_hub.models import structs
@@ -134,6 +135,7 @@ def custobar(stack: Stack, sandbox: CustobarSandbox) -> Custobar:
         CustomerStore(client, stack.customers_table),
         EntityStore(client, stack.entities_table),
         lambda t: read_secret("custobar", t),
+        ledger=LedgerStore(client, stack.entities_table),
         session=session_for(sandbox),
     )
 
@@ -355,6 +357,7 @@ def test_bearer_and_basic_auth_by_configuration(
         CustomerStore(client, stack.customers_table),
         EntityStore(client, stack.entities_table),
         lambda _: secret,
+        ledger=LedgerStore(client, stack.entities_table),
         session=session_for(sandbox),
     )
     vendor.deliver(MERCHANT, seed(stack, 1))

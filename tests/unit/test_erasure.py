@@ -12,6 +12,7 @@ from functions.ingest import app as ingest_app
 from loyalty_hub.dal import archive as raw_archive
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.entities import EntityStore
+from loyalty_hub.dal.ledger import LedgerStore
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.logic import ingest
 from loyalty_hub.logic.capture import vendor_message
@@ -206,7 +207,7 @@ def test_the_custobar_sandbox_forgets_her_and_is_sent_nothing_personal(
     http = Recording(sandbox)
     custobar = Custobar(
         tenants, CustomerStore(client, stack.customers_table), EntityStore(client, stack.entities_table),
-        lambda t: read_secret("custobar", t), session=http,
+        lambda t: read_secret("custobar", t), ledger=LedgerStore(client, stack.entities_table), session=http,
     )  # fmt: skip
     everyone = [VendorMessage(tenant_id=MERCHANT, customer_id=c, bill_ids=["B1", "B2", "B3"]) for c in (ALICE, BOB)]
     custobar.deliver(MERCHANT, everyone)
@@ -216,7 +217,7 @@ def test_the_custobar_sandbox_forgets_her_and_is_sent_nothing_personal(
     change = vendor_message(customer_item(stack.customers_table, MERCHANT, ALICE), old)
     assert change is not None
     bob_before, sent_before = dict(sandbox.customers[f"sty-{BOB}"]), len(http.bodies)
-    custobar.deliver(MERCHANT, [change.message])
+    custobar.deliver(MERCHANT, change.messages)
     assert sandbox.customers[f"sty-{ALICE}"] == {"external_id": f"sty-{ALICE}", "is_forgotten": True}
     assert sandbox.customers[f"sty-{BOB}"] == bob_before
     sent = b"".join(http.bodies[sent_before:]).decode()

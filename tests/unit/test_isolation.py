@@ -15,6 +15,7 @@ from werkzeug.wrappers import Request
 
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.entities import EntityStore
+from loyalty_hub.dal.ledger import LedgerStore
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.logic import ingest
 from loyalty_hub.models import structs
@@ -77,6 +78,7 @@ def custobar_worker(stack: Stack, sandbox: CustobarSandbox) -> Custobar:
         CustomerStore(client, stack.customers_table),
         EntityStore(client, stack.entities_table),
         lambda _: {"custobar_token": TOKEN},
+        ledger=LedgerStore(client, stack.entities_table),
         session=session_for(sandbox),
     )
 

@@ -10,6 +10,7 @@ from werkzeug.wrappers import Request
 
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.entities import EntityStore
+from loyalty_hub.dal.ledger import LedgerStore
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.dal.vendor_ledger import VendorLedger
 from loyalty_hub.logic import ingest
@@ -94,7 +95,8 @@ def test_custobar_failures_name_no_personal_data(
     sandbox = CustobarSandbox(token="t", faults=lambda _: fault)
     client = boto3.client("dynamodb", region_name=REGION)
     vendor = Custobar(people, CustomerStore(client, stack.customers_table), EntityStore(client, stack.entities_table),
-                      lambda _: {"custobar_token": "t"}, session=session_for(sandbox))  # fmt: skip
+                      lambda _: {"custobar_token": "t"}, ledger=LedgerStore(client, stack.entities_table),
+                      session=session_for(sandbox))  # fmt: skip
     _run(stack, vendor, stack.custobar_queue_url, stack.custobar_dlq_url)
     seen = logs.text() + _dead_letter_attributes(stack.custobar_dlq_url)
     assert "dead-lettered" in seen or fault != "400"
@@ -108,7 +110,8 @@ def test_a_vendor_echoing_values_in_its_refusal_is_redacted(
     sandbox._invalid = lambda kind, record: f"bad record {record!r}"  # type: ignore[method-assign]
     client = boto3.client("dynamodb", region_name=REGION)
     vendor = Custobar(people, CustomerStore(client, stack.customers_table), EntityStore(client, stack.entities_table),
-                      lambda _: {"custobar_token": "t"}, session=session_for(sandbox))  # fmt: skip
+                      lambda _: {"custobar_token": "t"}, ledger=LedgerStore(client, stack.entities_table),
+                      session=session_for(sandbox))  # fmt: skip
     _run(stack, vendor, stack.custobar_queue_url, stack.custobar_dlq_url)
     seen = logs.text() + _dead_letter_attributes(stack.custobar_dlq_url)
     assert "bad record" in seen
@@ -139,7 +142,7 @@ def test_orderingstack_failures_name_no_personal_data(stack: Stack, people: Tena
     vendor = OrderingStack(people, CustomerStore(client, stack.customers_table),
                            VendorLedger(client, stack.vendor_ledger_table, "orderingstack"), lambda _: None,
                            lambda _: {"orderingstack_client_id": "hub", "orderingstack_client_secret": "s"},
-                           session=session_for(sandbox))  # fmt: skip
+                           bills=LedgerStore(client, stack.entities_table), session=session_for(sandbox))  # fmt: skip
     _run(stack, vendor, stack.orderingstack_queue_url, stack.orderingstack_dlq_url)
     seen = logs.text() + _dead_letter_attributes(stack.orderingstack_dlq_url)
     assert "does not fit" in seen  # P2's card was refused, and said so

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from functions.vendors import app as vendors_app
 from loyalty_hub.dal.customers import CustomerStore
+from loyalty_hub.dal.ledger import LedgerStore
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.dal.vendor_ledger import VendorLedger
 from loyalty_hub.logic import ingest
@@ -77,6 +78,7 @@ def vendor(
         VendorLedger(client, stack.vendor_ledger_table, "orderingstack"),
         enriched.append,
         lambda _: SECRET,
+        bills=LedgerStore(client, stack.entities_table),
         session=session_for(sandbox),
         clock=clock,
         now=lambda: datetime(2024, 7, 12, 9, tzinfo=UTC),
@@ -190,6 +192,7 @@ def test_the_password_grant_is_configurable(
         VendorLedger(client, stack.vendor_ledger_table, "orderingstack"),
         enriched.append,
         lambda _: {**SECRET, "orderingstack_username": "u", "orderingstack_password": "p"},
+        bills=LedgerStore(client, stack.entities_table),
         session=session_for(sandbox),
         clock=clock,
     )

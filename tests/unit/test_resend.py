@@ -12,6 +12,7 @@ from loyalty_hub import config
 from loyalty_hub.config import ReconcileSettings
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.entities import EntityStore
+from loyalty_hub.dal.ledger import LedgerStore
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.logic import ingest, reconcile
 from loyalty_hub.logic.reconcile import ReconcileDeps
@@ -52,7 +53,8 @@ def queued(url: str) -> list[dict[str, Any]]:
 def resend_deps(stack: Stack, tenants: TenantStore) -> ResendDeps:
     queues = {"custobar": stack.custobar_queue_url, "voyado": stack.voyado_queue_url}
     client = boto3.client("dynamodb", region_name=REGION)
-    return ResendDeps(tenants, CustomerStore(client, stack.customers_table), boto3.client("sqs"), queues)
+    customers, ledger = CustomerStore(client, stack.customers_table), LedgerStore(client, stack.entities_table)
+    return ResendDeps(tenants, customers, ledger, boto3.client("sqs"), queues)
 
 
 def test_resend_queues_the_named_customers_with_all_their_bills_for_enabled_vendors(
@@ -130,6 +132,7 @@ def deliver_custobar(stack: Stack, tenants: TenantStore, sandbox: CustobarSandbo
         CustomerStore(client, stack.customers_table),
         EntityStore(client, stack.entities_table),
         lambda _: {"custobar_token": TOKEN},
+        ledger=LedgerStore(client, stack.entities_table),
         session=session_for(sandbox),
     )
     messages = queued(stack.custobar_queue_url)

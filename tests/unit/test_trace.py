@@ -10,6 +10,7 @@ import pytest
 
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.entities import EntityStore
+from loyalty_hub.dal.ledger import LedgerStore
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.dal.vendor_ledger import LastSends
 from loyalty_hub.logic import ingest
@@ -41,6 +42,7 @@ def custobar(stack: Stack) -> tuple[Custobar, CustobarSandbox]:
         CustomerStore(client, stack.customers_table),
         EntityStore(client, stack.entities_table),
         lambda t: read_secret("custobar", t),
+        ledger=LedgerStore(client, stack.entities_table),
         session=session_for(sandbox),
     )
     return vendor, sandbox

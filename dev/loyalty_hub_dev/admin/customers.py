@@ -20,6 +20,7 @@ from loyalty_hub.dal import archive
 from loyalty_hub.dal.appearances import Appearances, ErasureLog
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.entities import EntityStore
+from loyalty_hub.dal.ledger import LedgerStore
 from loyalty_hub.dal.quarantine import QuarantineStore
 from loyalty_hub.dal.vendor_ledger import LastSends
 from loyalty_hub.models import structs
@@ -51,6 +52,7 @@ class CustomerOps:
         self.entities = EntityStore(dynamodb, entities_table)
         self.appearances = Appearances(dynamodb, entities_table)
         self.erasures = ErasureLog(dynamodb, entities_table)
+        self.ledger = LedgerStore(dynamodb, entities_table)
         self.quarantine = QuarantineStore(dynamodb, str(target.quarantine_table))
         self.sends = LastSends(dynamodb, target.vendor_ledger_table) if target.vendor_ledger_table else None
 

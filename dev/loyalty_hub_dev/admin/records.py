@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from loyalty_hub import aws
 from loyalty_hub.dal import archive
 from loyalty_hub.dal.customers import CustomerStore
+from loyalty_hub.dal.ledger import LedgerStore
 from loyalty_hub.dal.quarantine import QuarantineStore
 from loyalty_hub.dal.syncstate import CursorConflict, PullCursor, SyncStateStore
 from loyalty_hub.dal.tenants import TenantStore
@@ -120,9 +121,10 @@ class RecordOps:
     ) -> "ResendReport":
         """Puts the tenant's customers back on their vendors' queues from the table's current state."""
         tenant = self._tenant(tenant_id)
-        if self.target.customers_table is None or not self.target.vendor_queues:
+        if self.target.customers_table is None or self.target.entities_table is None or not self.target.vendor_queues:
             raise AdminError(
-                "this stack has no CustomersTableName/VendorQueueUrls outputs: deploy the current template"
+                "this stack has no CustomersTableName/EntitiesTableName/VendorQueueUrls outputs: deploy the "
+                "current template"
             )
         if not tenant.vendors.enabled():
             raise AdminError(f"no vendor is enabled for {tenant_id}: nothing to resend to")
@@ -134,9 +136,11 @@ class RecordOps:
         # and the local stack imports this module before it sets the functions' environment.
         from loyalty_hub.logic.resend import ResendDeps, resend  # noqa: PLC0415
 
+        dynamodb = aws.client("dynamodb")
         deps = ResendDeps(
             self.tenants,
-            CustomerStore(aws.client("dynamodb"), self.target.customers_table),
+            CustomerStore(dynamodb, self.target.customers_table),
+            LedgerStore(dynamodb, str(self.target.entities_table)),
             aws.client("sqs"),
             self.target.vendor_queues,
         )

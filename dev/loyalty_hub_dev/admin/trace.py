@@ -3,11 +3,10 @@ data is what DailyStory serves, and the trace shows that record as DailyStory wo
 
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from loyalty_hub.models import structs
 from loyalty_hub.models.tenant import Tenant
 from loyalty_hub.models.vendors import VENDORS
+from loyalty_hub.rules.ledger import item_slots
 from loyalty_hub.rules.projection import counted_bills, not_counted
 
 if TYPE_CHECKING:
@@ -31,7 +30,7 @@ def trace(ops: "CustomerOps", tenant: Tenant, customer_id: str) -> Trace:
         "customer_id": customer_id,
         "deliveries": deliveries,
         "quarantined": quarantined,
-        "hub": _hub(item, tenant),
+        "hub": _hub(ops, item, tenant),
         "vendors": {name: _vendor(ops, tenant, name, customer_id, item) for name in sorted(VENDORS)},
         "erasures": [
             {k: e.get(k) for k in ("request_id", "reason", "requested_by", "requested_at", "status", "done_at")}
@@ -42,10 +41,11 @@ def trace(ops: "CustomerOps", tenant: Tenant, customer_id: str) -> Trace:
     return result
 
 
-def _hub(item: dict[str, Any] | None, tenant: Tenant) -> dict[str, Any]:
+def _hub(ops: "CustomerOps", item: dict[str, Any] | None, tenant: Tenant) -> dict[str, Any]:
     if item is None:
         return {"state": "absent"}
-    ledger = orjson.loads(item.get("ledger") or "{}")
+    stored = {} if item.get("ledger") else ops.ledger.of_customer(tenant.tenant_id, str(item["customer_id"]))
+    ledger = {b: slot.entry for b, slot in item_slots(item, stored).items() if slot.entry is not None}
     left_out = not_counted(ledger)
     hub: dict[str, Any] = {
         "state": "erased" if item.get("erased") else "served",

@@ -103,7 +103,7 @@ class VendorWorkerSettings(TenantSettings, frozen=True, kw_only=True):
     VENDOR_DEAD_LETTER_QUEUES: Json
     VENDOR_MAX_RECEIVES: Annotated[int, Meta(ge=1)] = 5  # the vendor queues' maxReceiveCount
     CUSTOMERS_TABLE: Name
-    ENTITIES_TABLE: str = ""  # Custobar: the bills it uploads as sales
+    ENTITIES_TABLE: str = ""  # Custobar: the bills it uploads as sales; Custobar, OrderingStack: bill ledgers
     RATE_LIMIT_TABLE: str = ""  # Voyado: the shop's token bucket
     VENDOR_LEDGER_TABLE: str = ""  # OrderingStack: the events posted; every vendor: its last sends (admin trace)
     INGEST_QUEUE_URL: str = ""  # Voyado, OrderingStack: enrichment goes back through ingest
@@ -111,6 +111,7 @@ class VendorWorkerSettings(TenantSettings, frozen=True, kw_only=True):
 
 class ReconcileSettings(TenantSettings, frozen=True, kw_only=True):
     CUSTOMERS_TABLE: Name
+    ENTITIES_TABLE: Name  # the customers' bill ledgers, for resending a capture failure's customers
     # The same {"custobar": "<queue url>", ...} capture uses: redriven and refresh messages go back there.
     VENDOR_QUEUES: Json
     VENDOR_DEAD_LETTER_QUEUES: Json  # {"custobar": "<dlq url>", ...}, redriven when due

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from loyalty_hub.dal.batch import KeyAttributes, batch_put, classify
+from loyalty_hub.dal.batch import KeyAttributes, batch_put, classify, query_partition
 from loyalty_hub.dal.codec import from_item, to_item
 from loyalty_hub.errors import Unavailable
 from loyalty_hub.models.datasync import DeliveryPointer
@@ -105,7 +105,7 @@ class Appearances:
         return sorted(found, key=lambda a: (a.received_at, a.archive_key))
 
     def _query(self, pk: str) -> list[dict[str, Any]]:
-        return _partition(self._client, self._table, pk)
+        return query_partition(self._client, self._table, pk)
 
 
 class ErasureLog:
@@ -138,7 +138,7 @@ class ErasureLog:
 
     def of_customer(self, tenant_id: str, customer_id: str) -> list[dict[str, Any]]:
         """The tenant's erasures of this customer, oldest first (the log is read by operators only)."""
-        entries = _partition(
+        entries = query_partition(
             self._client,
             self._table,
             f"{tenant_id}#~erasures",
@@ -146,19 +146,3 @@ class ErasureLog:
             ExpressionAttributeValues={":c": {"S": customer_id}},
         )
         return sorted(entries, key=lambda e: str(e.get("requested_at", "")))
-
-
-def _partition(client: "DynamoDBClient", table: str, pk: str, **extra: Any) -> list[dict[str, Any]]:
-    """Every item of one partition, consistently read; `extra` adds a filter and its values."""
-    values = {":pk": {"S": pk}, **extra.pop("ExpressionAttributeValues", {})}
-    try:
-        pages = client.get_paginator("query").paginate(
-            TableName=table,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues=values,
-            ConsistentRead=True,
-            **extra,
-        )
-        return [from_item(item) for page in pages for item in page.get("Items", [])]
-    except (ClientError, BotoCoreError) as exc:
-        raise classify(exc, f"Query on {table}") from exc

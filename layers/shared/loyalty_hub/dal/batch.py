@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from loyalty_hub.dal.codec import from_item
 from loyalty_hub.errors import Refused, Unavailable
 from loyalty_hub.limits import MAX_BATCH_GET_KEYS, MAX_BATCH_WRITE_ITEMS, item_problem
 
@@ -148,3 +149,19 @@ def _write_requests(client: "DynamoDBClient", table: str, requests: list[dict[st
             return
         _backoff(round_, sleep)
     raise Unavailable(f"BatchWriteItem on {table} left items unprocessed after {MAX_ROUNDS} rounds")
+
+
+def query_partition(client: "DynamoDBClient", table: str, pk: str, **extra: Any) -> list[dict[str, Any]]:
+    """Every item of one partition, consistently read; `extra` adds a filter and its values."""
+    values = {":pk": {"S": pk}, **extra.pop("ExpressionAttributeValues", {})}
+    try:
+        pages = client.get_paginator("query").paginate(
+            TableName=table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues=values,
+            ConsistentRead=True,
+            **extra,
+        )
+        return [from_item(item) for page in pages for item in page.get("Items", [])]
+    except (ClientError, BotoCoreError) as exc:
+        raise classify(exc, f"Query on {table}") from exc

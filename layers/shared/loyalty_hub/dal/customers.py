@@ -1,4 +1,4 @@
-"""Customers in CustomersTable: one item per (tenant, customer) holding the projection and its ledger.
+"""Customers in CustomersTable: one item per (tenant, customer) holding the projection and its summary (D50).
 
 GSI `ByUpdatedKeys` orders a tenant's customers by (updated_at, id) for DailyStory's "changed since" read;
 it holds keys and category ids only, so reading a whole tenant's order costs ~100 bytes a customer (D44).

@@ -6,12 +6,14 @@ from dataclasses import dataclass, field
 
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.entities import EntityStore, StoredVersion
+from loyalty_hub.dal.ledger import LedgerStore, SlotKey
 from loyalty_hub.limits import number_problem
 from loyalty_hub.logic.incoming import Incoming
 from loyalty_hub.logic.quarantine import DeliveryQuarantine
 from loyalty_hub.models.ids import entity_id_problem
 from loyalty_hub.models.tenant import Tenant
 from loyalty_hub.rules.customer import CustomerState
+from loyalty_hub.rules.ledger import Slot, slot_of
 from loyalty_hub.rules.projection import ledger_entry
 from loyalty_hub.rules.timestamps import format_timestamp
 from loyalty_hub.storyous import mapping
@@ -35,10 +37,21 @@ class CustomerBatch:
         for cid in wanted:
             self.states[cid] = CustomerState.from_item(self.tenant.tenant_id, cid, found.get(cid))
 
+    def load_slots(self, ledger: LedgerStore, wanted: set[SlotKey]) -> None:
+        """The ledger slots asked for, then those of the bills their entries reverse (a second read only
+        when an entry stored before reverses a bill not asked for)."""
+        while wanted := {(c, b) for c, b in wanted if b not in self.states[c].slots}:
+            stored = ledger.get(self.tenant.tenant_id, wanted)
+            for cid, bid in wanted:
+                found = stored.get((cid, bid))
+                self.states[cid].slots[bid] = slot_of(found) if found else Slot()
+            wanted = {(c, target) for c, b in wanted if (e := self.states[c].slots[b].entry) and (target := e.get("r"))}
+
 
 def apply_bills(
     entities: EntityStore,
     customers: CustomerStore,
+    ledger: LedgerStore,
     batch: CustomerBatch,
     *,
     place_id: str,
@@ -70,6 +83,12 @@ def apply_bills(
     batch.load(
         customers,
         {f.customer_id for f in facts.values() if f.customer_id} | {c for c in previous.values() if c},
+    )
+    wanted = {(c, b) for b, c in previous.items() if c} | {
+        (f.customer_id, b) for b, f in facts.items() if f.customer_id
+    }
+    batch.load_slots(
+        ledger, wanted | {(f.customer_id, f.refund_of) for f in facts.values() if f.customer_id and f.refund_of}
     )
     for bill_id, f in facts.items():
         version = fresh[bill_id].version

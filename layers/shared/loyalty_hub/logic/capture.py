@@ -8,8 +8,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from loyalty_hub import aws, config, warm
 from loyalty_hub.config import CaptureSettings
 from loyalty_hub.dal import queues
@@ -18,7 +16,7 @@ from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.errors import Unavailable
 from loyalty_hub.models import structs
 from loyalty_hub.models.customer import VIEW_FIELDS
-from loyalty_hub.models.vendor_message import VendorMessage
+from loyalty_hub.models.vendor_message import VendorMessage, messages
 from loyalty_hub.models.vendors import VENDORS
 
 if TYPE_CHECKING:
@@ -47,7 +45,7 @@ def default_deps() -> CaptureDeps:
 
 @dataclass(frozen=True)
 class Change:
-    message: VendorMessage
+    messages: list[VendorMessage]  # one, or more for a change of more bills than a message carries
     fields: frozenset[str]  # the view fields that changed, and "bills" when bills did
 
 
@@ -61,31 +59,28 @@ def vendor_message(new: Mapping[str, Any] | None, old: Mapping[str, Any] | None)
     if not new or "customer_id" not in new:
         return None  # a removal, or an item that is not a customer
     before = old or {}
-    new_ledger = orjson.loads(new.get("ledger") or "{}")
-    old_ledger = orjson.loads(before.get("ledger") or "{}")
-    bills = sorted(b for b in new_ledger.keys() | old_ledger.keys() if new_ledger.get(b) != old_ledger.get(b))
+    bills = sorted(new.get("bills_changed") or ())  # each write names the bills it changed (D50)
     fields = {name for name in (*VIEW_FIELDS, "erased") if new.get(name) != before.get(name)}
     fields |= {"bills"} if bills else set()
     if not fields:
         return None
-    message = VendorMessage(tenant_id=new["tenant_id"], customer_id=new["customer_id"], bill_ids=bills)
-    return Change(message, frozenset(fields))
+    return Change(messages(new["tenant_id"], new["customer_id"], bills), frozenset(fields))
 
 
 def fan_out(deps: CaptureDeps, change: Change) -> list[str]:
     """Queues the change for every vendor the tenant has enabled that cares; returns those vendors."""
-    message = change.message
     vendors = [
         v
-        for v in deps.tenants.get(message.tenant_id).vendors.enabled()
+        for v in deps.tenants.get(change.messages[0].tenant_id).vendors.enabled()
         if v in deps.queues
         and not change.fields <= VENDORS[v].ignores
         and ((wants := VENDORS[v].wants) is None or change.fields & wants)
     ]
-    body = structs.to_json(message)
+    bodies = [structs.to_json(message) for message in change.messages]
     for vendor in vendors:
         try:
-            queues.send(deps.sqs, deps.queues[vendor], body)
+            for body in bodies:
+                queues.send(deps.sqs, deps.queues[vendor], body)
         except Exception as exc:
             raise Unavailable(f"could not queue the change for {vendor}") from exc
     return vendors

@@ -5,7 +5,8 @@ message group per tenant), so reads followed by batched writes cannot race. One 
 record: an entity that cannot be read or stored is quarantined with its reason (`quarantine list`),
 and the rest of its delivery is stored on the same attempt. Customers are written
 before entities: if the function dies in between, the entities still look new on the retry and the
-projection is applied again, which is harmless because ledger entries carry their own versions.
+projection is applied again, which is harmless because ledger entries carry their own versions (and a
+customer's ledger before its summary: logic.customer_writes).
 """
 
 import hashlib
@@ -21,11 +22,13 @@ from loyalty_hub.dal.appearances import Appearances, ErasureLog
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.deliveries import DeliveryMarks
 from loyalty_hub.dal.entities import EntityStore, EntityWrite, StoredVersion
+from loyalty_hub.dal.ledger import LedgerStore
 from loyalty_hub.dal.quarantine import QuarantineStore
 from loyalty_hub.dal.tenants import TenantStore
-from loyalty_hub.errors import BadRequest, InvalidEnvelope, NotFound, Refused
+from loyalty_hub.errors import BadRequest, InvalidEnvelope, NotFound
 from loyalty_hub.logic import erasure
 from loyalty_hub.logic.bills import CustomerBatch, apply_bills
+from loyalty_hub.logic.customer_writes import CustomerStores, repair, write_customers
 from loyalty_hub.logic.incoming import Incoming, latest_per_id
 from loyalty_hub.logic.quarantine import DeliveryQuarantine
 from loyalty_hub.models.datasync import KNOWN_DOMAINS, DeliveryPointer, parse_envelope
@@ -49,6 +52,7 @@ class IngestDeps:
     marks: DeliveryMarks
     appearances: Appearances
     erasures: ErasureLog
+    ledger: LedgerStore
     raw_bucket: str
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
@@ -64,8 +68,12 @@ class IngestDeps:
             marks=DeliveryMarks(dynamodb, settings.ENTITIES_TABLE),
             appearances=Appearances(dynamodb, settings.ENTITIES_TABLE, settings.RAW_RETENTION_DAYS),
             erasures=ErasureLog(dynamodb, settings.ENTITIES_TABLE),
+            ledger=LedgerStore(dynamodb, settings.ENTITIES_TABLE),
             raw_bucket=settings.RAW_BUCKET,
         )
+
+    def stores(self) -> CustomerStores:
+        return CustomerStores(self.entities, self.customers, self.ledger)
 
     def copies(self) -> erasure.CopyStores:
         return erasure.CopyStores(self.entities, self.quarantine, self.appearances, self.s3, self.raw_bucket)
@@ -88,6 +96,7 @@ class IngestReport:
     quarantined: int = 0  # entities (or the whole delivery) that could not be stored, with their reasons
     resolved: int = 0  # quarantined records a retry stored (or found superseded) this time
     duplicate: bool = False  # the same body was applied before: nothing was read or written
+    repaired: int = 0  # customers whose summaries an attempt that died half way had left behind (D50)
 
 
 def ingest_delivery(deps: IngestDeps, pointer: DeliveryPointer) -> IngestReport:
@@ -122,6 +131,8 @@ def ingest_delivery(deps: IngestDeps, pointer: DeliveryPointer) -> IngestReport:
     items = _checked_items(deps, tenant_id=tenant.tenant_id, domain=domain, pointer=pointer, fresh=fresh,
                            received_at=format_timestamp(pointer.received_at), quarantine=quarantine)  # fmt: skip
     batch = CustomerBatch(tenant)
+    if domain == "Bills":  # the only deliveries that write ledgers: first finish any attempt that died
+        report.repaired = repair(deps.stores(), tenant, deps.clock())
     names_override = _project(deps, batch, pointer=pointer, domain=domain, fresh=fresh, stored=stored, items=items,
                               quarantine=quarantine)  # fmt: skip
     report.customers_changed = _store(deps, batch, names_override=names_override, fresh=fresh, items=items,
@@ -160,7 +171,7 @@ def _project(
     """The fresh entities onto the customers they touch; returns the category names they rename."""
     if domain == "Bills":
         owners = apply_bills(
-            deps.entities, deps.customers, batch, place_id=pointer.place_id, fresh=fresh, stored=stored,
+            deps.entities, deps.customers, deps.ledger, batch, place_id=pointer.place_id, fresh=fresh, stored=stored,
             quarantine=quarantine,
         )  # fmt: skip
         for bill_id, customer_id in owners.items():
@@ -187,7 +198,7 @@ def _store(
 ) -> int:
     """Customers first, then entities (module docstring); an entity whose customer or own item was
     refused is quarantined and dropped from `fresh`. Returns the customers changed."""
-    changed, refused = _write_customers(deps, batch, names_override)
+    changed, refused = write_customers(deps.stores(), batch, names_override, deps.clock())
     for customer_id, error in refused.items():
         for entity_id in batch.touched_by.get(customer_id, ()):
             if fresh.pop(entity_id, None) is not None:
@@ -207,7 +218,7 @@ def apply_enrichment(deps: IngestDeps, update: EnrichmentUpdate) -> bool:
     if state.version == 0:
         return False  # the customer is not (or no longer) ours: nothing to enrich
     state.set_enrichment(update.vendor, update.data, format_timestamp(update.observed_at))
-    changed, refused = _write_customers(deps, batch, {})
+    changed, refused = write_customers(deps.stores(), batch, {}, deps.clock())
     if refused:
         # Nothing to quarantine: the vendor is asked again on the next change or refresh.
         raise refused[update.customer_id]
@@ -263,7 +274,7 @@ def apply_erasure(deps: IngestDeps, request: ErasureRequest) -> erasure.ErasureR
     if state.version > 0:
         erased_now = state.erase(request.reason, format_timestamp(deps.clock()))
         report.customer = "erased" if erased_now else "already erased"
-        _, refused = _write_customers(deps, batch, {})
+        _, refused = write_customers(deps.stores(), batch, {}, deps.clock())
         if refused:
             raise refused[request.customer_id]
     _erase_copies(deps, deps.copies(), tenant, request, report)
@@ -275,23 +286,3 @@ def _erase_copies(
 ) -> None:
     erasure.scrub_copies(stores, tenant, request.customer_id, deps.clock(), report)
     deps.erasures.write(tenant.tenant_id, request.request_id, erasure.log_entry(request, report, deps.clock()))
-
-
-def _write_customers(
-    deps: IngestDeps, batch: CustomerBatch, names_override: Mapping[str, str]
-) -> tuple[int, dict[str, Refused]]:
-    """Writes the changed customers; returns how many views changed, and the customers refused for good."""
-    if not batch.states:
-        return 0, {}
-    wanted = {c for state in batch.states.values() for c in state.category_ids()} - names_override.keys()
-    names = {
-        cid: name
-        for cid, body in deps.entities.bodies(batch.tenant.tenant_id, "ItemCategories", wanted).items()
-        if (name := mapping.category_name(body))
-    } | dict(names_override)
-    now = deps.clock()
-    # A customer that exists nowhere yet and gained nothing stays uncreated (e.g. a bill moved off it).
-    candidates = [s for s in batch.states.values() if s.dirty or s.version > 0]
-    changed = {s.customer_id for s in candidates if s.reproject(names, now)}
-    refused = deps.customers.put_many([state.to_item() for state in candidates if state.dirty])
-    return len(changed - refused.keys()), refused

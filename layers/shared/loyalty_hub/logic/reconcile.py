@@ -14,6 +14,7 @@ from loyalty_hub import aws, config, warm
 from loyalty_hub.config import ReconcileSettings
 from loyalty_hub.dal import queues
 from loyalty_hub.dal.customers import CustomerStore
+from loyalty_hub.dal.ledger import LedgerStore
 from loyalty_hub.dal.quarantine import QuarantineStore
 from loyalty_hub.dal.streams import customers_in_stream
 from loyalty_hub.dal.tenants import TenantStore
@@ -155,7 +156,8 @@ def _resend_capture_failures(deps: ReconcileDeps, report: ReconcileReport, has_t
     if not url:
         return
     customers = CustomerStore(deps.dynamodb, deps.settings.CUSTOMERS_TABLE)
-    resend_deps = ResendDeps(deps.tenants, customers, deps.sqs, deps.settings.VENDOR_QUEUES)
+    ledger = LedgerStore(deps.dynamodb, deps.settings.ENTITIES_TABLE)
+    resend_deps = ResendDeps(deps.tenants, customers, ledger, deps.sqs, deps.settings.VENDOR_QUEUES)
     for _ in range(MAX_RECEIVED_PER_QUEUE // queues.SQS_BATCH):
         if not has_time():
             report.unfinished.append("capture failures: out of time")

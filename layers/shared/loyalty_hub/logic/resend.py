@@ -7,27 +7,27 @@ vendor that was down past its DLQ, a mapping fixed since) at the cost of a dupli
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
-import orjson
+from typing import TYPE_CHECKING, Any
 
 from loyalty_hub.dal.customers import CustomerStore
+from loyalty_hub.dal.ledger import LedgerStore
 from loyalty_hub.dal.queues import send_all
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.models import structs
-from loyalty_hub.models.vendor_message import VendorMessage
+from loyalty_hub.models.vendor_message import VendorMessage, messages
+from loyalty_hub.rules.ledger import item_slots
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 PAGE = 100  # customers read (one BatchGetItem) and queued per step
-MAX_BILLS_PER_MESSAGE = 2000  # a customer's bill ids over several messages: each stays far below SQS's 256 KiB
 
 
 @dataclass
 class ResendDeps:
     tenants: TenantStore
     customers: CustomerStore
+    ledger: LedgerStore  # each customer's bills
     sqs: "SQSClient"
     queues: Mapping[str, str]  # vendor -> queue url
 
@@ -81,7 +81,7 @@ def _pages(
         items = deps.customers.get_many(tenant_id, ids)
         report.missing += [cid for cid in ids if cid not in items]
         report.customers += len(items)
-        yield [message for cid in sorted(items) for message in messages_for(tenant_id, cid, items[cid])]
+        yield [message for cid in sorted(items) for message in messages_for(deps.ledger, tenant_id, items[cid])]
 
 
 def _chunked(ids: Iterable[str]) -> Iterator[list[str]]:
@@ -95,10 +95,9 @@ def _chunked(ids: Iterable[str]) -> Iterator[list[str]]:
         yield chunk
 
 
-def messages_for(tenant_id: str, customer_id: str, item: Mapping[str, object]) -> list[VendorMessage]:
-    """The customer with all its bills, over as many messages as its ledger needs."""
-    bills = sorted(orjson.loads(str(item.get("ledger") or "{}")))
-    return [
-        VendorMessage(tenant_id=tenant_id, customer_id=customer_id, bill_ids=bills[i : i + MAX_BILLS_PER_MESSAGE])
-        for i in range(0, max(len(bills), 1), MAX_BILLS_PER_MESSAGE)
-    ]
+def messages_for(ledger: LedgerStore, tenant_id: str, item: Mapping[str, Any]) -> list[VendorMessage]:
+    """The customer with every bill of its ledger (one Query), over as many messages as they need."""
+    customer_id = str(item["customer_id"])
+    stored = {} if item.get("ledger") else ledger.of_customer(tenant_id, customer_id)
+    bills = sorted(b for b, slot in item_slots(item, stored).items() if slot.entry is not None)
+    return messages(tenant_id, customer_id, bills)

@@ -1,4 +1,5 @@
-"""One customer's state while a delivery is applied to it: ledger, contact, projected view."""
+"""One customer's state while a delivery is applied to it: the slots of its ledger the delivery read, its
+summary, contact and projected view."""
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -9,6 +10,7 @@ import orjson
 
 from loyalty_hub.models.customer import VIEW_FIELDS
 from loyalty_hub.rules import projection
+from loyalty_hub.rules.ledger import Slot, Summary, slots_from_entries
 from loyalty_hub.rules.timestamps import format_timestamp, parse_timestamp
 from loyalty_hub.storyous.mapping import ContactFacts
 
@@ -17,7 +19,10 @@ from loyalty_hub.storyous.mapping import ContactFacts
 class CustomerState:
     tenant_id: str
     customer_id: str
-    ledger: dict[str, dict[str, Any]] = field(default_factory=dict)
+    summary: Summary = field(default_factory=Summary)
+    slots: dict[str, Slot] = field(default_factory=dict)  # the ledger's bills read so far (dal.ledger)
+    read: dict[str, Slot] = field(default_factory=dict)  # each changed slot as it was read: what to write back
+    bills_changed: set[str] = field(default_factory=set)  # bills whose entry or count changed in this write
     contact: ContactFacts | None = None
     contact_version: str | None = None
     enrichment: dict[str, dict[str, Any]] = field(default_factory=dict)  # vendor -> what it told us
@@ -26,6 +31,7 @@ class CustomerState:
     updated_at: str | None = None
     created_at: str | None = None
     erased: dict[str, str] | None = None  # when and why its personal data was erased (logic.erasure)
+    moved_in: bool = False  # its item held the whole ledger (before D50): every slot is written from it
     dirty: bool = False
 
     @classmethod
@@ -33,10 +39,10 @@ class CustomerState:
         if item is None:
             return cls(tenant_id, customer_id)
         contact = item.get("contact")
-        return cls(
+        state = cls(
             tenant_id=tenant_id,
             customer_id=customer_id,
-            ledger=orjson.loads(item.get("ledger") or "{}"),
+            summary=Summary.from_json(item.get("summary")),
             contact=ContactFacts(**contact) if contact else None,
             contact_version=item.get("contact_version"),
             enrichment={vendor: dict(data) for vendor, data in (item.get("enrichment") or {}).items()},
@@ -46,19 +52,58 @@ class CustomerState:
             created_at=item.get("created_at"),
             erased=dict(item["erased"]) if item.get("erased") else None,
         )
+        if legacy := item.get("ledger"):  # written before D50: its ledger moves to its own items now
+            state.rebuild(slots_from_entries(orjson.loads(legacy)), every_slot_changed=True)
+            state.moved_in = True
+        return state
 
     def upsert_bill(self, bill_id: str, entry: dict[str, Any]) -> None:
-        current = self.ledger.get(bill_id)
+        """A bill's newer version onto its slot (read before, with the slot of the bill it reverses)."""
+        current = self.slots[bill_id].entry
         if current is None or current["v"] < entry["v"]:
-            self.ledger[bill_id] = entry
-            self.dirty = True
+            self._replace(bill_id, entry)
 
     def remove_bill(self, bill_id: str, version: str) -> None:
         """A newer version of the bill names another customer (or none)."""
-        current = self.ledger.get(bill_id)
+        current = self.slots[bill_id].entry
         if current is not None and current["v"] <= version:
-            del self.ledger[bill_id]
-            self.dirty = True
+            self._replace(bill_id, None)
+
+    def _replace(self, bill_id: str, entry: dict[str, Any] | None) -> None:
+        """The bill's entry and the bills it reverses leave the summary as they were and come back as they are."""
+        old = self.slots[bill_id].entry
+        old_target, new_target = (e.get("r") if e else None for e in (old, entry))
+        touched = {bill_id} | {t for t in (old_target, new_target) if t}
+        counted = {t: self.slots[t].counted() for t in touched}
+        for t in touched:
+            self.read.setdefault(t, self.slots[t].copy())
+            self.summary.remove(t, self.slots[t])
+        self.slots[bill_id].entry = entry
+        if old_target:
+            self.slots[old_target].reversed_by.discard(bill_id)
+        if new_target:
+            self.slots[new_target].reversed_by.add(bill_id)
+        for t in touched:
+            self.summary.add(t, self.slots[t])
+        self.bills_changed |= {bill_id} | {t for t in touched if self.slots[t].counted() != counted[t]}
+        self.dirty = True
+
+    def rebuild(self, slots: dict[str, Slot], *, every_slot_changed: bool = False) -> None:
+        """The summary from the whole ledger (`slots`, every bill of it), its reversals derived again from the
+        entries; slots whose reversals were wrong are marked for writing (all of them, for a move)."""
+        truth = slots_from_entries({b: s.entry for b, s in slots.items() if s.entry is not None})
+        for bill_id in slots.keys() | truth.keys():
+            was = Slot() if every_slot_changed else slots.get(bill_id, Slot())
+            if was != truth.get(bill_id, Slot()):
+                self.read.setdefault(bill_id, was.copy())
+        # The bills changed before (read) stay known, as empty slots when the ledger no longer holds them.
+        self.slots = {b: truth.get(b, Slot()) for b in slots.keys() | truth.keys() | self.read.keys()}
+        self.summary = Summary.of(self.slots)
+        # A customer never stored whose ledger is empty stays uncreated, as in reproject's callers.
+        self.dirty = self.dirty or self.version > 0 or any(s.entry is not None for s in self.slots.values())
+
+    def changed_slots(self) -> dict[str, Slot]:
+        return {b: self.slots[b] for b, was in self.read.items() if self.slots[b] != was}
 
     def set_contact(self, contact: ContactFacts | None, version: str) -> None:
         """A newer Loyalty record; one that carries the person again ends an earlier erasure."""
@@ -89,11 +134,12 @@ class CustomerState:
             self.dirty = True
 
     def category_ids(self) -> list[str]:
-        return projection.category_ids(self.ledger)
+        return sorted(self.summary.categories)
 
     def reproject(self, category_names: Mapping[str, str], now: datetime) -> bool:
         """Recompute the view; `version` and `updated_at` move only when what others see changed."""
-        view = projection.customer_view(self.ledger, self.contact, category_names, self.enrichment)
+        view = projection.contact_view(self.contact) | self.summary.aggregates(category_names)
+        view["points"] = projection.points(self.contact, self.enrichment)
         if view == self.view and self.version > 0:
             return False
         self.view = view
@@ -117,7 +163,8 @@ class CustomerState:
             "updated_at": self.updated_at,
             "created_at": self.created_at,
             # One JSON document, not a DynamoDB map: smaller, and nothing queries inside it.
-            "ledger": orjson.dumps(self.ledger, option=orjson.OPT_SORT_KEYS).decode(),
+            "summary": self.summary.to_json(),
+            "bills_changed": sorted(self.bills_changed) or None,  # for change capture: this write's only
             "contact": asdict(self.contact) if self.contact else None,
             "contact_version": self.contact_version,
             "enrichment": self.enrichment or None,

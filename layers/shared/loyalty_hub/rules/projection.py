@@ -45,18 +45,19 @@ def not_counted(ledger: Ledger) -> dict[str, str]:
     return {
         bill_id: reason
         for bill_id, entry in ledger.items()
-        if (reason := _left_out(bill_id, entry, reversed_ids)) is not None
+        if (reason := left_out(entry, reversed_=bill_id in reversed_ids)) is not None
     }
 
 
-def _left_out(bill_id: str, entry: LedgerEntry, reversed_ids: set[str]) -> str | None:
+def left_out(entry: LedgerEntry, *, reversed_: bool) -> str | None:
+    """Why the refund rule leaves a bill out, given its entry and whether a corrective bill points at it."""
     if entry.get("d"):
         return "deleted"
     if entry.get("rf"):
         return "refunded"
     if entry.get("r"):
         return f"corrective bill of {entry['r']}"
-    if bill_id in reversed_ids:
+    if reversed_:
         return "reversed by a corrective bill"
     if "a" in entry and Decimal(entry["a"]) < 0:
         return "negative total"

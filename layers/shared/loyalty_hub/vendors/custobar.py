@@ -14,12 +14,13 @@ from loyalty_hub import aws, secrets
 from loyalty_hub.config import VendorWorkerSettings
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.entities import EntityStore
+from loyalty_hub.dal.ledger import LedgerStore
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.models.vendor_message import VendorMessage
 from loyalty_hub.models.vendors import CustobarSettings
 from loyalty_hub.remote import http
 from loyalty_hub.remote.errors import PermanentError, VendorError, credentials_refused
-from loyalty_hub.rules.projection import counted_bills
+from loyalty_hub.rules.ledger import Slot, item_slots
 from loyalty_hub.vendors.custobar_records import Unmappable, customer_payload, phone_left_out, sale_rows
 from loyalty_hub.vendors.fates import vendor_metric
 from loyalty_hub.vendors.isolate import isolate
@@ -37,11 +38,14 @@ class Custobar:
         customers: CustomerStore,
         entities: EntityStore,
         secrets: Callable[[str], dict[str, Any]],
+        *,
+        ledger: LedgerStore,
         session: http.Transport | None = None,
     ) -> None:
         self._tenants = tenants
         self._customers = customers
         self._entities = entities
+        self._ledger = ledger
         self._secrets = secrets
         self._http = session or http.session(self.name)
 
@@ -111,15 +115,23 @@ class Custobar:
         """The sale rows of the listed bills, or the error that fails the messages naming a bill."""
         rows: list[tuple[str, dict[str, Any]]] = []
         errors: dict[int, VendorError] = {}
-        ledgers = {cid: orjson.loads(item.get("ledger") or "{}") for cid, item in items.items()}
-        counted = {bid for ledger in ledgers.values() for bid in counted_bills(ledger)}
-        for bill_id, bill in sorted(self._entities.bodies(tenant_id, "Bills", listed).items()):
-            owner = str(bill.get("customerId") or "")
+        bills = self._entities.bodies(tenant_id, "Bills", listed)
+        owned = {bid: str(bill.get("customerId") or "") for bid, bill in bills.items()}
+        stored = self._ledger.get(
+            tenant_id,
+            {(owner, bid) for bid, owner in owned.items() if owner in items and not items[owner].get("ledger")},
+        )
+        slots = {
+            cid: item_slots(item, {b: s for (c, b), s in stored.items() if c == cid}) for cid, item in items.items()
+        }
+        for bill_id, bill in sorted(bills.items()):
+            owner = owned[bill_id]
             if not owner or (items.get(owner) or {}).get("erased"):
                 continue  # no customer, or one erased: Custobar must not link sales to it again
-            entry = ledgers.get(owner, {}).get(bill_id, {})
+            slot = slots.get(owner, {}).get(bill_id) or Slot()
+            counted, paid_at = slot.counted(), (slot.entry or {}).get("t")
             try:
-                rows += [(bill_id, row) for row in sale_rows(bill, owner, bill_id in counted, paid_at=entry.get("t"))]
+                rows += [(bill_id, row) for row in sale_rows(bill, owner, counted, paid_at=paid_at)]
             except (ValueError, TypeError, ArithmeticError, KeyError) as exc:
                 errors |= dict.fromkeys(listed[bill_id], _unmappable("sale", exc))
         return rows, errors
@@ -181,4 +193,5 @@ def build(settings: VendorWorkerSettings) -> Custobar:
         CustomerStore(dynamodb, settings.CUSTOMERS_TABLE),
         EntityStore(dynamodb, settings.ENTITIES_TABLE),
         secrets.reader(settings, "custobar"),
+        ledger=LedgerStore(dynamodb, settings.ENTITIES_TABLE),
     )

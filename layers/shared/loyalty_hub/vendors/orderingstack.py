@@ -18,12 +18,11 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-import orjson
-
 from loyalty_hub import aws, secrets, warm
 from loyalty_hub.config import VendorWorkerSettings
 from loyalty_hub.dal import archive
 from loyalty_hub.dal.customers import CustomerStore
+from loyalty_hub.dal.ledger import LedgerStore
 from loyalty_hub.dal.tenants import TenantStore
 from loyalty_hub.dal.vendor_ledger import VendorLedger
 from loyalty_hub.models.enrichment import EnrichmentUpdate
@@ -31,7 +30,7 @@ from loyalty_hub.models.vendor_message import VendorMessage
 from loyalty_hub.models.vendors import OrderingStackSettings
 from loyalty_hub.remote import http
 from loyalty_hub.remote.errors import PermanentError, VendorError, credentials_refused, deferred
-from loyalty_hub.rules.projection import counted_bills
+from loyalty_hub.rules.ledger import counted_entries, item_slots
 from loyalty_hub.vendors.fates import vendor_metric
 from loyalty_hub.vendors.worker import tenant_vendor_settings
 
@@ -95,12 +94,14 @@ class OrderingStack:
         enrich: Callable[[EnrichmentUpdate], None],
         secrets: Callable[[str], dict[str, Any]],
         *,
+        bills: LedgerStore,
         session: http.Transport | None = None,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._tenants = tenants
         self._customers = customers
+        self._bills = bills
         self._ledger = ledger
         self._enrich = enrich
         self._secrets = secrets
@@ -152,9 +153,11 @@ class OrderingStack:
             if error.status == 404:
                 return  # not an OrderingStack member: nothing to post, nothing to read
             raise
-        ledger = orjson.loads(item.get("ledger") or "{}")
-        counted = counted_bills(ledger)
-        sent = self._ledger.entries(tenant_id, [b for b in bill_ids if b in ledger])
+        customer_id = item["customer_id"]
+        stored = {} if item.get("ledger") else self._bills.get(tenant_id, {(customer_id, b) for b in bill_ids})
+        slots = item_slots(item, {b: s for (_, b), s in stored.items()})
+        counted = counted_entries(slots, bill_ids)
+        sent = self._ledger.entries(tenant_id, [b for b in bill_ids if (s := slots.get(b)) and s.entry is not None])
         holder = str(account.get("id") or account_id(item["customer_id"]))
         new = {b: _event(tenant_id, b, holder, counted[b]) for b in sorted(bill_ids) if b in counted and b not in sent}
         now = self._now().isoformat()
@@ -253,4 +256,5 @@ def build(settings: VendorWorkerSettings) -> OrderingStack:
         VendorLedger(dynamodb, settings.VENDOR_LEDGER_TABLE, "orderingstack"),
         lambda update: archive.enqueue_enrichment(sqs, settings.INGEST_QUEUE_URL, update),
         secrets.reader(settings, "orderingstack"),
+        bills=LedgerStore(dynamodb, settings.ENTITIES_TABLE),
     )

@@ -1,0 +1,111 @@
+"""Each customer's bill ledger, one item per bill, in EntitiesTable beside the entities (D50):
+
+- `<tenant>#~ledger#<customer>` / bill id: `e`, the bill's ledger entry (JSON text: nothing queries inside
+  it), and `rb`, the corrective bills on this ledger that point at it. An item with `rb` only is a
+  placeholder for an original that has not arrived; an item with neither is deleted.
+- `<tenant>#~open` / `<attempt>#<n>`: the bills an ingest attempt is changing, per customer, written before
+  its ledger items and deleted once its customers are written. One left behind names the customers whose
+  summaries a crash may have left behind their ledgers (logic.customer_writes rebuilds them).
+"""
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Final
+
+import orjson
+
+from loyalty_hub.dal.batch import KeyAttributes, batch_delete, batch_get, batch_put, query_partition
+from loyalty_hub.dal.codec import to_item
+from loyalty_hub.errors import Refused, Unavailable
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+KEYS = KeyAttributes(partition=("pk",), sort=("sk",))
+OPEN_BILLS_PER_ITEM: Final = 5000  # ~40 bytes an id: each open record stays far below 400 KB
+
+Stored = dict[str, Any]  # {"e": entry or None, "rb": [bill ids]}: what rules.ledger makes a Slot of
+SlotKey = tuple[str, str]  # (customer id, bill id)
+
+
+def _pk(tenant_id: str, customer_id: str) -> str:
+    return f"{tenant_id}#~ledger#{customer_id}"  # "~" is never in a Storyous domain name (dal.appearances)
+
+
+def _stored(item: Mapping[str, Any]) -> Stored:
+    entry = item.get("e")
+    return {"e": orjson.loads(entry) if entry else None, "rb": sorted(item.get("rb") or ())}
+
+
+class LedgerStore:
+    def __init__(self, client: "DynamoDBClient", table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def get(self, tenant_id: str, slots: Iterable[SlotKey]) -> dict[SlotKey, Stored]:
+        """The stored slots among those asked for (strongly consistent: ingest reads what it just wrote)."""
+        wanted = sorted(set(slots))
+        keys = [{"pk": {"S": _pk(tenant_id, cid)}, "sk": {"S": bid}} for cid, bid in wanted]
+        if not keys:
+            return {}
+        found = batch_get(self._client, self._table, keys)
+        by_pk = {_pk(tenant_id, cid): cid for cid, _ in wanted}
+        return {(by_pk[i["pk"]["S"]], i["sk"]["S"]): _stored(_plain(i)) for i in found}
+
+    def of_customer(self, tenant_id: str, customer_id: str) -> dict[str, Stored]:
+        """The customer's whole ledger, bill id -> slot: one Query per MB (~5,000 bills)."""
+        return {
+            str(i["sk"]): _stored(i) for i in query_partition(self._client, self._table, _pk(tenant_id, customer_id))
+        }
+
+    def write(self, tenant_id: str, slots: Mapping[SlotKey, Stored]) -> dict[SlotKey, Refused]:
+        """Puts each slot, deleting those that hold nothing; returns the slots refused for good."""
+        puts = {key: s for key, s in sorted(slots.items()) if s["e"] is not None or s["rb"]}
+        items = [
+            to_item(
+                {
+                    "pk": _pk(tenant_id, cid),
+                    "sk": bid,
+                    "e": orjson.dumps(s["e"], option=orjson.OPT_SORT_KEYS).decode() if s["e"] is not None else None,
+                    "rb": sorted(s["rb"]) or None,
+                }
+            )
+            for (cid, bid), s in puts.items()
+        ]
+        refused = batch_put(self._client, self._table, items, keys=KEYS)
+        keys = list(puts)
+        gone = [{"pk": {"S": _pk(tenant_id, cid)}, "sk": {"S": bid}} for cid, bid in sorted(slots.keys() - puts.keys())]
+        batch_delete(self._client, self._table, gone)
+        return {keys[index]: error for index, error in refused.items()}
+
+    def open(self, tenant_id: str, attempt: str, bills: Mapping[str, Iterable[str]]) -> list[str]:
+        """Notes the bills an attempt changes (customer -> bill ids); returns the record's sort keys."""
+        pairs = [(cid, bid) for cid in sorted(bills) for bid in sorted(bills[cid])] or [(cid, "") for cid in bills]
+        items, sks = [], []
+        for n, start in enumerate(range(0, max(len(pairs), 1), OPEN_BILLS_PER_ITEM)):
+            chunk: dict[str, list[str]] = {}
+            for cid, bid in pairs[start : start + OPEN_BILLS_PER_ITEM]:
+                chunk.setdefault(cid, []).extend([bid] if bid else [])
+            sks.append(f"{attempt}#{n:04d}")
+            items.append(to_item({"pk": f"{tenant_id}#~open", "sk": sks[-1], "bills": orjson.dumps(chunk).decode()}))
+        if refused := batch_put(self._client, self._table, items, keys=KEYS):
+            raise Unavailable(f"open ledger record refused {len(refused)} item(s)")  # bounded by construction
+        return sks
+
+    def opened(self, tenant_id: str) -> dict[str, dict[str, list[str]]]:
+        """Open records left by attempts that did not finish: sort key -> customer -> bill ids."""
+        return {
+            str(i["sk"]): orjson.loads(str(i["bills"]))
+            for i in query_partition(self._client, self._table, f"{tenant_id}#~open")
+        }
+
+    def close(self, tenant_id: str, sort_keys: Iterable[str]) -> None:
+        keys = [{"pk": {"S": f"{tenant_id}#~open"}, "sk": {"S": sk}} for sk in sorted(set(sort_keys))]
+        batch_delete(self._client, self._table, keys)
+
+
+def _plain(item: Mapping[str, Any]) -> dict[str, Any]:
+    """`e` and `rb` from a raw item (strings and a list of strings: no deserializer needed)."""
+    return {
+        "e": item["e"]["S"] if "e" in item else None,
+        "rb": [v["S"] for v in item["rb"]["L"]] if "rb" in item else [],
+    }
