@@ -192,58 +192,45 @@ def test_aggregates_equal_a_from_scratch_computation(
     ends: int,
 ) -> None:
     with patch.object(ledger_rules, "ENDS", ends):
-        _check(stack, history, plan, replay=replay, crash_at=crash_at, where=where, retry_at_once=retry_at_once)
+        tenant_id = f"prop{next(_tenants)}"
+        TenantStore(stack.tenants_table, client=boto3.client("dynamodb", region_name=REGION)).put(
+            Tenant(tenant_id=tenant_id, name="property", places={p: Place() for p in PLACES})
+        )
+        clock = FixedClock()
+        deps = ingest.default_deps()
+        deps.clock = clock
+        deliveries = plan + plan[::-1] if replay else plan  # replaying everything backwards must change nothing
+        left_over = []  # a delivery that died, retried only after the tenant's later ones (dead-lettered, redriven)
+        for step, (domain, place, picks) in enumerate(deliveries):
+            data = [
+                history[(eid, v)].body(eid, v)
+                if domain == "Bills"
+                else {"categoryId": eid, "name": history[(eid, v)], "_lastModifiedAt": modified(v)}
+                for eid, v in picks
+            ]
+            clock.now = clock.now.replace(minute=step % 60, hour=8 + step // 60)
+            pointer = archive(stack.raw_bucket, tenant_id, place, domain, data)
+            if step == crash_at:  # the function dies; SQS delivers the message again, at once or later
+                with suppress(RuntimeError):  # (a delivery with nothing new writes nothing, so it cannot die there)
+                    ingest.ingest_delivery(_dying(deps, stack, where), pointer)
+                if not retry_at_once:
+                    left_over.append(pointer)
+                    continue
+            ingest.ingest_delivery(deps, pointer)
+        for pointer in left_over:
+            ingest.ingest_delivery(deps, pointer)
 
-
-def _check(
-    stack: Stack,
-    history: dict[tuple[str, int], Any],
-    plan: list[Any],
-    *,
-    replay: bool,
-    crash_at: int,
-    where: str,
-    retry_at_once: bool,
-) -> None:
-    tenant_id = f"prop{next(_tenants)}"
-    TenantStore(stack.tenants_table, client=boto3.client("dynamodb", region_name=REGION)).put(
-        Tenant(tenant_id=tenant_id, name="property", places={p: Place() for p in PLACES})
-    )
-    clock = FixedClock()
-    deps = ingest.default_deps()
-    deps.clock = clock
-    deliveries = plan + plan[::-1] if replay else plan  # replaying everything backwards must change nothing
-    left_over = []  # a delivery that died, retried only after the tenant's later ones (dead-lettered, redriven)
-    for step, (domain, place, picks) in enumerate(deliveries):
-        data = [
-            history[(eid, v)].body(eid, v)
-            if domain == "Bills"
-            else {"categoryId": eid, "name": history[(eid, v)], "_lastModifiedAt": modified(v)}
-            for eid, v in picks
-        ]
-        clock.now = clock.now.replace(minute=step % 60, hour=8 + step // 60)
-        pointer = archive(stack.raw_bucket, tenant_id, place, domain, data)
-        if step == crash_at:  # the function dies; SQS delivers the message again, at once or later
-            with suppress(RuntimeError):  # (a delivery with nothing new writes nothing, so it cannot die there)
-                ingest.ingest_delivery(_dying(deps, stack, where), pointer)
-            if not retry_at_once:
-                left_over.append(pointer)
-                continue
-        ingest.ingest_delivery(deps, pointer)
-    for pointer in left_over:
-        ingest.ingest_delivery(deps, pointer)
-
-    expected = reference(history, deliveries)
-    assert deps.ledger.opened(tenant_id) == {}  # the Bills delivery after a crash (its own retry at last) repaired
-    for customer in CUSTOMERS:
-        item = customer_item(stack.customers_table, tenant_id, customer)
-        if customer in expected:
-            assert item is not None, customer
-            assert observed(item) == expected[customer], customer
-        elif item is not None:  # once had bills that all moved elsewhere
-            assert item["total_orders"] == 0 and item["total_sales"] == 0
-        if item is not None:
-            ledger = {b: s["e"] for b, s in deps.ledger.of_customer(tenant_id, customer).items() if s["e"]}
-            as_ids = {c: c for c in CATEGORY_IDS}  # categories compared by id: names are the check above
-            kept = Summary.from_json(item["summary"]).aggregates(as_ids)
-            assert kept == projection.aggregates(ledger, as_ids), customer
+        expected = reference(history, deliveries)
+        assert deps.ledger.opened(tenant_id) == {}  # the Bills delivery after a crash (its own retry at last) repaired
+        for customer in CUSTOMERS:
+            item = customer_item(stack.customers_table, tenant_id, customer)
+            if customer in expected:
+                assert item is not None, customer
+                assert observed(item) == expected[customer], customer
+            elif item is not None:  # once had bills that all moved elsewhere
+                assert item["total_orders"] == 0 and item["total_sales"] == 0
+            if item is not None:
+                ledger = {b: s["e"] for b, s in deps.ledger.of_customer(tenant_id, customer).items() if s["e"]}
+                as_ids = {c: c for c in CATEGORY_IDS}  # categories compared by id: names are the check above
+                kept = Summary.from_json(item["summary"]).aggregates(as_ids)
+                assert kept == projection.aggregates(ledger, as_ids), customer

@@ -44,7 +44,7 @@ def trace(ops: "CustomerOps", tenant: Tenant, customer_id: str) -> Trace:
 def _hub(ops: "CustomerOps", item: dict[str, Any] | None, tenant: Tenant) -> dict[str, Any]:
     if item is None:
         return {"state": "absent"}
-    stored = {} if item.get("ledger") else ops.ledger.of_customer(tenant.tenant_id, str(item["customer_id"]))
+    stored = ops.ledger.of_customer(tenant.tenant_id, str(item["customer_id"]))
     ledger = {b: slot.entry for b, slot in item_slots(item, stored).items() if slot.entry is not None}
     left_out = not_counted(ledger)
     hub: dict[str, Any] = {

@@ -13,7 +13,7 @@ from loyalty_hub.logic.quarantine import DeliveryQuarantine
 from loyalty_hub.models.ids import entity_id_problem
 from loyalty_hub.models.tenant import Tenant
 from loyalty_hub.rules.customer import CustomerState
-from loyalty_hub.rules.ledger import Slot, slot_of
+from loyalty_hub.rules.ledger import Slot
 from loyalty_hub.rules.projection import ledger_entry
 from loyalty_hub.rules.timestamps import format_timestamp
 from loyalty_hub.storyous import mapping
@@ -43,8 +43,7 @@ class CustomerBatch:
         while wanted := {(c, b) for c, b in wanted if b not in self.states[c].slots}:
             stored = ledger.get(self.tenant.tenant_id, wanted)
             for cid, bid in wanted:
-                found = stored.get((cid, bid))
-                self.states[cid].slots[bid] = slot_of(found) if found else Slot()
+                self.states[cid].slots[bid] = Slot.from_stored(stored.get((cid, bid)))
             wanted = {(c, target) for c, b in wanted if (e := self.states[c].slots[b].entry) and (target := e.get("r"))}
 
 

@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
 
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.entities import EntityStore
@@ -20,10 +19,8 @@ from loyalty_hub.errors import Refused
 from loyalty_hub.logic.bills import CustomerBatch
 from loyalty_hub.models.tenant import Tenant
 from loyalty_hub.rules.customer import CustomerState
-from loyalty_hub.rules.ledger import Slot, slot_of
+from loyalty_hub.rules.ledger import Slot
 from loyalty_hub.storyous import mapping
-
-EMPTY: Final[Stored] = {"e": None, "rb": []}
 
 
 @dataclass(frozen=True)
@@ -52,7 +49,7 @@ def write_customers(
     candidates = [s for s in batch.states.values() if (s.dirty or s.version > 0) and s.customer_id not in refused]
     changed = {s.customer_id for s in candidates if s.reproject(names, now)}
     refused |= stores.customers.put_many([state.to_item() for state in candidates if state.dirty])
-    if back := {(cid, b): _stored(was) for cid in refused for b, was in batch.states[cid].read.items()}:
+    if back := {(cid, b): was.stored() for cid in refused for b, was in batch.states[cid].read.items()}:
         stores.ledger.write(tenant_id, back)  # a refused customer keeps its ledger as it was read
     stores.ledger.close(tenant_id, opened)
     return len(changed - refused.keys()), refused
@@ -82,17 +79,17 @@ def repair(stores: CustomerStores, tenant: Tenant, now: datetime) -> int:
 def _rebuild(ledger: LedgerStore, tenant_id: str, state: CustomerState) -> dict[SlotKey, Stored]:
     """The customer's summary from its whole stored ledger; returns the slots whose stored form is wrong."""
     stored = ledger.of_customer(tenant_id, state.customer_id)
-    state.rebuild({b: slot_of(s) for b, s in stored.items()})
+    state.rebuild({b: Slot.from_stored(s) for b, s in stored.items()})
     return {
-        (state.customer_id, b): form
+        (state.customer_id, b): slot.stored()
         for b, slot in state.changed_slots().items()
-        if stored.get(b, EMPTY) != (form := _stored(slot))
+        if slot != Slot.from_stored(stored.get(b))
     }
 
 
 def _changes(states: Iterable[CustomerState]) -> dict[SlotKey, Stored]:
     return {
-        (state.customer_id, bill_id): _stored(slot)
+        (state.customer_id, bill_id): slot.stored()
         for state in states
         for bill_id, slot in state.changed_slots().items()
     }
@@ -107,10 +104,6 @@ def _by_customer(changes: Mapping[SlotKey, Stored]) -> dict[str, list[str]]:
 
 def _refused_customers(refused: Mapping[SlotKey, Refused]) -> dict[str, Refused]:
     return {customer_id: error for (customer_id, _), error in refused.items()}
-
-
-def _stored(slot: Slot) -> Stored:
-    return {"e": slot.entry, "rb": sorted(slot.reversed_by)}
 
 
 def _category_names(entities: EntityStore, batch: CustomerBatch, names_override: Mapping[str, str]) -> dict[str, str]:

@@ -98,6 +98,6 @@ def _chunked(ids: Iterable[str]) -> Iterator[list[str]]:
 def messages_for(ledger: LedgerStore, tenant_id: str, item: Mapping[str, Any]) -> list[VendorMessage]:
     """The customer with every bill of its ledger (one Query), over as many messages as they need."""
     customer_id = str(item["customer_id"])
-    stored = {} if item.get("ledger") else ledger.of_customer(tenant_id, customer_id)
-    bills = sorted(b for b, slot in item_slots(item, stored).items() if slot.entry is not None)
+    slots = item_slots(item, ledger.of_customer(tenant_id, customer_id))
+    bills = sorted(b for b, slot in slots.items() if slot.entry is not None)
     return messages(tenant_id, customer_id, bills)

@@ -138,8 +138,7 @@ class CustomerState:
 
     def reproject(self, category_names: Mapping[str, str], now: datetime) -> bool:
         """Recompute the view; `version` and `updated_at` move only when what others see changed."""
-        view = projection.contact_view(self.contact) | self.summary.aggregates(category_names)
-        view["points"] = projection.points(self.contact, self.enrichment)
+        view = projection.customer_view(self.summary.aggregates(category_names), self.contact, self.enrichment)
         if view == self.view and self.version > 0:
             return False
         self.view = view

@@ -31,6 +31,15 @@ class Slot:
     entry: LedgerEntry | None = None
     reversed_by: set[str] = field(default_factory=set)
 
+    @classmethod
+    def from_stored(cls, stored: Mapping[str, Any] | None) -> "Slot":
+        """From what dal.ledger stores of it ({"e": entry or None, "rb": [bill ids]}); None: nothing stored."""
+        return cls(stored["e"], set(stored["rb"])) if stored else cls()
+
+    def stored(self) -> dict[str, Any]:
+        """What dal.ledger stores of it."""
+        return {"e": self.entry, "rb": sorted(self.reversed_by)}
+
     def copy(self) -> "Slot":
         return Slot(self.entry, set(self.reversed_by))
 
@@ -166,14 +175,10 @@ def counted_entries(slots: Mapping[str, Slot], bill_ids: Iterable[str] | None = 
     return {b: entry for b in wanted if (slot := slots[b]).counted() and (entry := slot.entry) is not None}
 
 
-def slot_of(stored: Mapping[str, Any]) -> Slot:
-    """A slot from what dal.ledger stores of it ({"e": entry or None, "rb": [bill ids]})."""
-    return Slot(stored["e"], set(stored["rb"]))
-
-
 def item_slots(item: Mapping[str, Any], stored: Mapping[str, Mapping[str, Any]]) -> dict[str, Slot]:
     """A customer's slots: those read from its ledger items, or, for an item written before D50 that ingest
-    has not touched since, those of the whole ledger it still holds."""
+    has not touched since, those of the whole ledger it still holds (it has no ledger items yet, so what
+    was read for it is nothing)."""
     if legacy := item.get("ledger"):
         return slots_from_entries(orjson.loads(legacy))
-    return {bill_id: slot_of(s) for bill_id, s in stored.items()}
+    return {bill_id: Slot.from_stored(s) for bill_id, s in stored.items()}

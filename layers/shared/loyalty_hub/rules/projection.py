@@ -1,7 +1,8 @@
 """Pure projection of a customer from its bill ledger and loyalty contact: no I/O, no clock.
 
-The ledger holds one compact entry per distinct bill (the latest version seen), so every aggregate is
-recomputed from scratch each time; re-delivery and reordering cannot double-count.
+The ledger holds one compact entry per distinct bill (the latest version seen), so re-delivery and
+reordering cannot double-count. `aggregates` computes from the whole ledger: the reference that the
+summary ingest keeps by deltas (rules.ledger) must equal, and what `admin trace` shows.
 
 Refund rule (docs/architecture.md, "Refunds"): a bill counts unless it is deleted, flagged `refunded`, is itself a
 corrective bill (has `refundedBillIdentifier`, or a negative total), or is the original that a
@@ -69,10 +70,6 @@ def counted_bills(ledger: Ledger) -> dict[str, LedgerEntry]:
     return {bill_id: entry for bill_id, entry in ledger.items() if bill_id not in left_out}
 
 
-def category_ids(ledger: Ledger) -> list[str]:
-    return sorted({category for entry in counted_bills(ledger).values() for category in entry.get("k", ())})
-
-
 def aggregates(ledger: Ledger, category_names: Mapping[str, str]) -> dict[str, Any]:
     counted = counted_bills(ledger)
     dated = sorted(
@@ -110,11 +107,9 @@ def points(contact: ContactFacts | None, enrichment: Mapping[str, Mapping[str, A
 
 
 def customer_view(
-    ledger: Ledger,
-    contact: ContactFacts | None,
-    category_names: Mapping[str, str],
-    enrichment: Mapping[str, Mapping[str, Any]] | None = None,
+    bills: Mapping[str, Any], contact: ContactFacts | None, enrichment: Mapping[str, Mapping[str, Any]]
 ) -> dict[str, Any]:
-    view = contact_view(contact) | aggregates(ledger, category_names)
-    view["points"] = points(contact, enrichment or {})
+    """What DailyStory and vendors see: the contact, the bills' aggregates, the points."""
+    view = contact_view(contact) | dict(bills)
+    view["points"] = points(contact, enrichment)
     return view

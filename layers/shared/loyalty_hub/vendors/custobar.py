@@ -117,13 +117,10 @@ class Custobar:
         errors: dict[int, VendorError] = {}
         bills = self._entities.bodies(tenant_id, "Bills", listed)
         owned = {bid: str(bill.get("customerId") or "") for bid, bill in bills.items()}
-        stored = self._ledger.get(
-            tenant_id,
-            {(owner, bid) for bid, owner in owned.items() if owner in items and not items[owner].get("ledger")},
-        )
-        slots = {
-            cid: item_slots(item, {b: s for (c, b), s in stored.items() if c == cid}) for cid, item in items.items()
-        }
+        by_customer: dict[str, dict[str, Any]] = {}
+        for (cid, bid), stored in self._ledger.get(tenant_id, {(o, b) for b, o in owned.items() if o in items}).items():
+            by_customer.setdefault(cid, {})[bid] = stored
+        slots = {cid: item_slots(item, by_customer.get(cid, {})) for cid, item in items.items()}
         for bill_id, bill in sorted(bills.items()):
             owner = owned[bill_id]
             if not owner or (items.get(owner) or {}).get("erased"):

@@ -154,7 +154,7 @@ class OrderingStack:
                 return  # not an OrderingStack member: nothing to post, nothing to read
             raise
         customer_id = item["customer_id"]
-        stored = {} if item.get("ledger") else self._bills.get(tenant_id, {(customer_id, b) for b in bill_ids})
+        stored = self._bills.get(tenant_id, {(customer_id, b) for b in bill_ids})
         slots = item_slots(item, {b: s for (_, b), s in stored.items()})
         counted = counted_entries(slots, bill_ids)
         sent = self._ledger.entries(tenant_id, [b for b in bill_ids if (s := slots.get(b)) and s.entry is not None])
