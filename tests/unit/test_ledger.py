@@ -13,6 +13,7 @@ from functions.ingest import app as ingest_app
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.ledger import LedgerStore
 from loyalty_hub.errors import Refused
+from loyalty_hub.limits import MAX_ITEM_BYTES, item_size
 from loyalty_hub.logic import capture, ingest
 from loyalty_hub.models import structs
 from loyalty_hub.rules.ledger import Summary, item_slots
@@ -112,3 +113,22 @@ def test_a_customer_item_holding_its_whole_ledger_moves_it_out_on_first_touch(st
     moved = ledger(stack).of_customer(MERCHANT, "C1")
     assert {b: s["e"] for b, s in moved.items()} == entries and moved["B1"]["rb"] == ["R1"]
     assert Summary.from_json(item["summary"]).count == 1
+
+
+def test_an_open_record_of_long_ids_is_split_into_items_dynamodb_takes(stack: Stack) -> None:
+    bills = {f"C{c}" + "c" * 1500: [f"B{b}" + "b" * 1000 for b in range(300)] for c in range(3)}  # ~3.4 MB of ids
+    sort_keys = ledger(stack).open(MERCHANT, "attempt", bills)
+    raw = boto3.client("dynamodb", region_name=REGION).query(
+        TableName=stack.entities_table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"{MERCHANT}#~open"}},
+    )["Items"]
+    assert len(raw) == len(sort_keys) > 1
+    assert max(item_size(item) for item in raw) <= MAX_ITEM_BYTES  # moto would take a larger one; AWS would not
+    merged: dict[str, list[str]] = {}
+    for chunk in ledger(stack).opened(MERCHANT).values():
+        for customer_id, bill_ids in chunk.items():
+            merged.setdefault(customer_id, []).extend(bill_ids)
+    assert merged == {c: sorted(b) for c, b in bills.items()}
+    ledger(stack).close(MERCHANT, sort_keys)
+    assert ledger(stack).opened(MERCHANT) == {}

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 KEYS = KeyAttributes(partition=("pk",), sort=("sk",))
-OPEN_BILLS_PER_ITEM: Final = 5000  # ~40 bytes an id: each open record stays far below 400 KB
+OPEN_RECORD_BYTES: Final = 300_000  # the bills' JSON per open record item: below 400 KB with the longest keys
 
 Stored = dict[str, Any]  # {"e": entry or None, "rb": [bill ids]}: what rules.ledger makes a Slot of
 SlotKey = tuple[str, str]  # (customer id, bill id)
@@ -78,15 +78,24 @@ class LedgerStore:
         return {keys[index]: error for index, error in refused.items()}
 
     def open(self, tenant_id: str, attempt: str, bills: Mapping[str, Iterable[str]]) -> list[str]:
-        """Notes the bills an attempt changes (customer -> bill ids); returns the record's sort keys."""
-        pairs = [(cid, bid) for cid in sorted(bills) for bid in sorted(bills[cid])] or [(cid, "") for cid in bills]
-        items, sks = [], []
-        for n, start in enumerate(range(0, max(len(pairs), 1), OPEN_BILLS_PER_ITEM)):
-            chunk: dict[str, list[str]] = {}
-            for cid, bid in pairs[start : start + OPEN_BILLS_PER_ITEM]:
-                chunk.setdefault(cid, []).extend([bid] if bid else [])
-            sks.append(f"{attempt}#{n:04d}")
-            items.append(to_item({"pk": f"{tenant_id}#~open", "sk": sks[-1], "bills": orjson.dumps(chunk).decode()}))
+        """Notes the bills an attempt changes (customer -> bill ids), over as many items as their JSON needs;
+        returns the record's sort keys."""
+        chunks: list[dict[str, list[str]]] = []
+        size = OPEN_RECORD_BYTES
+        for cid in sorted(bills):
+            for bid in sorted(bills[cid]):
+                # The pair's JSON, its customer id counted each time: an upper bound, whatever the ids hold.
+                cost = len(orjson.dumps(cid)) + len(orjson.dumps(bid)) + 4
+                if size + cost > OPEN_RECORD_BYTES:
+                    chunks.append({})
+                    size = 0
+                chunks[-1].setdefault(cid, []).append(bid)
+                size += cost
+        sks = [f"{attempt}#{n:04d}" for n in range(len(chunks))]
+        items = [
+            to_item({"pk": f"{tenant_id}#~open", "sk": sk, "bills": orjson.dumps(chunk).decode()})
+            for sk, chunk in zip(sks, chunks, strict=True)
+        ]
         if refused := batch_put(self._client, self._table, items, keys=KEYS):
             raise Unavailable(f"open ledger record refused {len(refused)} item(s)")  # bounded by construction
         return sks
