@@ -37,7 +37,18 @@ def seed(stack: Stack) -> None:
     for i in range(CUSTOMERS):
         state = CustomerState(MERCHANT, f"C{i:06d}")
         paid = start + timedelta(minutes=i)
-        facts = BillFacts(f"B{i}", state.customer_id, None, paid, "CZK", ("c:1",), (), False, None, False)
+        facts = BillFacts(
+            bill_id=f"B{i}",
+            customer_id=state.customer_id,
+            amount=None,
+            paid_at=paid,
+            currency="CZK",
+            category_ids=("c:1",),
+            uncategorized_products=(),
+            refunded=False,
+            refund_of=None,
+            deleted=False,
+        )
         state.slots[f"B{i}"] = Slot()  # a new bill: its slot read, and empty
         state.upsert_bill(f"B{i}", ledger_entry(facts, "2024-07-01T00:00:00.000000Z", PLACE, ("c:1",)))
         state.reproject({"c:1": "Coffee"}, start + timedelta(seconds=i))

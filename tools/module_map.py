@@ -17,9 +17,9 @@ PARTS = {
     "loyalty_hub.storyous": "Storyous: field mapping of DataSync payloads, the REST client of the pull",
     "loyalty_hub.remote": "HTTP: pooled sessions, the errors that decide a message's fate, backoff",
     "loyalty_hub.models": "msgspec Structs (D49): tenants, the vendor table, envelopes, messages, quarantine",
-    "loyalty_hub (base)": "settings, errors, limits, clients, logging, auth, secrets, warm caches",
+    "loyalty_hub (base)": "settings, errors, limits, clients, logging, auth, secrets, warm caches, batch responses, GC",
 }
-BASE = ["errors", "config", "limits", "aws", "observability", "auth", "secrets", "api", "warm"]
+BASE = ["errors", "config", "limits", "aws", "observability", "auth", "secrets", "api", "warm", "partial", "collector"]
 
 
 def part(module: str) -> str | None:

@@ -54,3 +54,26 @@ def test_the_shortcut_answers_as_the_full_check(item: dict[str, Any], over: int 
         pad = limits.MAX_ITEM_BYTES + over - limits.item_size(item) - len("~pad")
         item = {**item, "~pad": {"S": "x" * max(pad, 0)}}
     assert limits.item_problem(item) == exhaustive(item)
+
+
+def digits_and_range(value: Decimal) -> str | None:
+    """number_problem without its plain-text shortcut: significant digits counted, then the range."""
+    if not value.is_finite():
+        return "not a finite number"
+    if value.is_zero():
+        return None
+    digits = len("".join(map(str, value.as_tuple().digits)).strip("0"))
+    if digits > limits.MAX_NUMBER_DIGITS:
+        return f"{digits} significant digits (DynamoDB keeps {limits.MAX_NUMBER_DIGITS})"
+    if not limits.MIN_POSITIVE_NUMBER <= abs(value) <= limits.MAX_NUMBER:
+        return "outside DynamoDB's number range (1E-130 to 9.99E+125)"
+    return None
+
+
+plain_texts = st.from_regex(r"\A-?[0-9]{1,40}(\.[0-9]{0,40})?\Z")
+
+
+@given(numbers | plain_texts.map(Decimal))
+@settings(max_examples=500)
+def test_a_number_passed_without_counting_is_one_dynamodb_takes(value: Decimal) -> None:
+    assert limits.number_problem(value) == digits_and_range(value)

@@ -10,6 +10,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from loyalty_hub.dal.batch import KeyAttributes, batch_get, batch_put, classify
 from loyalty_hub.errors import Refused
 from loyalty_hub.limits import item_problem
+from loyalty_hub.models.structs import Model
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -21,8 +22,7 @@ class StoredVersion:
     customer_id: str | None
 
 
-@dataclass(frozen=True)
-class EntityWrite:
+class EntityWrite(Model, frozen=True, kw_only=True):  # a Model, not a dataclass: one an entity, 10x cheaper to build
     entity_id: str
     version: str
     body: dict[str, Any]

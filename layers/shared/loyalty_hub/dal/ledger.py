@@ -60,17 +60,7 @@ class LedgerStore:
     def write(self, tenant_id: str, slots: Mapping[SlotKey, Stored]) -> dict[SlotKey, Refused]:
         """Puts each slot, deleting those that hold nothing; returns the slots refused for good."""
         puts = {key: s for key, s in sorted(slots.items()) if s["e"] is not None or s["rb"]}
-        items = [
-            to_item(
-                {
-                    "pk": _pk(tenant_id, cid),
-                    "sk": bid,
-                    "e": orjson.dumps(s["e"], option=orjson.OPT_SORT_KEYS).decode() if s["e"] is not None else None,
-                    "rb": sorted(s["rb"]) or None,
-                }
-            )
-            for (cid, bid), s in puts.items()
-        ]
+        items = [_item(_pk(tenant_id, cid), bid, s) for (cid, bid), s in puts.items()]
         refused = batch_put(self._client, self._table, items, keys=KEYS)
         keys = list(puts)
         gone = [{"pk": {"S": _pk(tenant_id, cid)}, "sk": {"S": bid}} for cid, bid in sorted(slots.keys() - puts.keys())]
@@ -110,6 +100,16 @@ class LedgerStore:
     def close(self, tenant_id: str, sort_keys: Iterable[str]) -> None:
         keys = [{"pk": {"S": f"{tenant_id}#~open"}, "sk": {"S": sk}} for sk in sorted(set(sort_keys))]
         batch_delete(self._client, self._table, keys)
+
+
+def _item(pk: str, bill_id: str, slot: Stored) -> dict[str, Any]:
+    """A slot's item, its attribute values written directly (strings and a list of them: no codec needed)."""
+    item: dict[str, Any] = {"pk": {"S": pk}, "sk": {"S": bill_id}}
+    if slot["e"] is not None:
+        item["e"] = {"S": orjson.dumps(slot["e"], option=orjson.OPT_SORT_KEYS).decode()}
+    if slot["rb"]:
+        item["rb"] = {"L": [{"S": b} for b in sorted(slot["rb"])]}
+    return item
 
 
 def _plain(item: Mapping[str, Any]) -> dict[str, Any]:

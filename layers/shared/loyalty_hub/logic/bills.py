@@ -3,6 +3,7 @@ each bill is read, checked, and put on (or taken off) the ledgers of the custome
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC
 
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.entities import EntityStore, StoredVersion
@@ -15,7 +16,6 @@ from loyalty_hub.models.tenant import Tenant
 from loyalty_hub.rules.customer import CustomerState
 from loyalty_hub.rules.ledger import Slot
 from loyalty_hub.rules.projection import ledger_entry
-from loyalty_hub.rules.timestamps import format_timestamp
 from loyalty_hub.storyous import mapping
 
 
@@ -96,17 +96,18 @@ def apply_bills(
             batch.states[old].remove_bill(bill_id, version)
             batch.touch(old, [bill_id])
         if f.customer_id:
-            categories = tuple(
-                sorted(
-                    {
-                        *f.category_ids,
-                        *(product_category[p] for p in f.uncategorized_products if p in product_category),
-                    }
-                )
-            )
-            batch.states[f.customer_id].upsert_bill(bill_id, ledger_entry(f, version, place_id, categories))
+            entry = ledger_entry(f, version, place_id, _categories(f, product_category))
+            batch.states[f.customer_id].upsert_bill(bill_id, entry)
             batch.touch(f.customer_id, [bill_id])
     return {bid: f.customer_id for bid, f in facts.items()}
+
+
+def _categories(facts: mapping.BillFacts, product_category: Mapping[str, str]) -> tuple[str, ...]:
+    """The bill's category ids (sorted), with those of its products' Items entities where an item has none."""
+    if not facts.uncategorized_products:
+        return facts.category_ids
+    found = (product_category[p] for p in facts.uncategorized_products if p in product_category)
+    return tuple(sorted({*facts.category_ids, *found}))
 
 
 def bill_problem(facts: mapping.BillFacts) -> tuple[str, str] | None:
@@ -117,5 +118,5 @@ def bill_problem(facts: mapping.BillFacts) -> tuple[str, str] | None:
     if facts.amount is not None and (problem := number_problem(facts.amount)):
         return "number_out_of_range", f"finalPrice: {problem}"
     if facts.paid_at is not None:
-        format_timestamp(facts.paid_at)  # OverflowError for a time beyond year 1..9999 in UTC
+        facts.paid_at.astimezone(UTC)  # OverflowError for a time beyond year 1..9999 in UTC
     return None

@@ -6,12 +6,12 @@ from datetime import tzinfo
 from typing import Any
 
 from loyalty_hub.models.ids import entity_id_problem
+from loyalty_hub.models.structs import Model
 from loyalty_hub.rules.timestamps import format_timestamp
 from loyalty_hub.storyous import mapping
 
 
-@dataclass(frozen=True)
-class Incoming:
+class Incoming(Model, frozen=True, kw_only=True):  # a Model, not a dataclass: one an entity, 10x cheaper to build
     entity_id: str
     version: str
     body: dict[str, Any]
@@ -54,5 +54,5 @@ def latest_per_id(
         without_id += not has_id
         current = latest.get(entity_id)
         if current is None or current.version < version:
-            latest[entity_id] = Incoming(entity_id, version, body, raw_version)
+            latest[entity_id] = Incoming(entity_id=entity_id, version=version, body=body, raw_version=raw_version)
     return latest, without_id, poison

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from loyalty_hub import aws, config, warm
+from loyalty_hub import aws, collector, config, warm
 from loyalty_hub.config import IngestSettings
 from loyalty_hub.dal import archive
 from loyalty_hub.dal.appearances import Appearances, ErasureLog
@@ -99,6 +99,7 @@ class IngestReport:
     repaired: int = 0  # customers whose summaries an attempt that died half way had left behind (D50)
 
 
+@collector.paused()
 def ingest_delivery(deps: IngestDeps, pointer: DeliveryPointer) -> IngestReport:
     """Stores every entity it can and quarantines each one it cannot (with its reason), on one attempt;
     only a transient failure (`Unavailable`) leaves the delivery to be retried whole. A body applied
@@ -239,9 +240,9 @@ def _checked_items(
     them: an entity that cannot be stored must not count in its customer either."""
     items: dict[str, dict[str, Any]] = {}
     for eid, e in list(fresh.items()):
-        item = deps.entities.item(
-            tenant_id, domain, EntityWrite(eid, e.version, e.body, pointer.place_id, pointer.key), received_at
-        )
+        write = EntityWrite(entity_id=eid, version=e.version, body=e.body, place_id=pointer.place_id,
+                            delivery_key=pointer.key)  # fmt: skip
+        item = deps.entities.item(tenant_id, domain, write, received_at)
         if problem := deps.entities.problem(item):
             del fresh[eid]
             quarantine.entity(eid, *problem)

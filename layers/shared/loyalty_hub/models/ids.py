@@ -26,6 +26,9 @@ def is_valid_id(value: str) -> bool:
 
 def entity_id_problem(value: Any) -> str | None:
     """Why a Storyous entity id (a string or an integer) cannot be stored, or None."""
+    # Printable ASCII holds no control character and is one byte a character: nothing more to look at.
+    if isinstance(value, str) and value.isascii() and value.isprintable() and value.strip():
+        return None if len(value) <= MAX_ID_BYTES else f"an id of {len(value)} bytes exceeds {MAX_ID_BYTES}"
     if isinstance(value, bool) or not isinstance(value, str | int):
         return f"an id must be a string or an integer, not {type(value).__name__}"
     text = str(value)

@@ -71,21 +71,25 @@ class CustomerState:
 
     def _replace(self, bill_id: str, entry: dict[str, Any] | None) -> None:
         """The bill's entry and the bills it reverses leave the summary as they were and come back as they are."""
-        old = self.slots[bill_id].entry
-        old_target, new_target = (e.get("r") if e else None for e in (old, entry))
-        touched = {bill_id} | {t for t in (old_target, new_target) if t}
-        counted = {t: self.slots[t].counted() for t in touched}
-        for t in touched:
-            self.read.setdefault(t, self.slots[t].copy())
-            self.summary.remove(t, self.slots[t])
-        self.slots[bill_id].entry = entry
+        slot = self.slots[bill_id]
+        old_target = slot.entry.get("r") if slot.entry else None
+        new_target = entry.get("r") if entry else None
+        before = {t: self.slots[t].counted_entry() for t in {bill_id} | {t for t in (old_target, new_target) if t}}
+        for t, counted in before.items():
+            if t not in self.read:
+                self.read[t] = self.slots[t].copy()
+            if counted is not None:
+                self.summary.remove(t, counted)
+        slot.entry = entry
         if old_target:
             self.slots[old_target].reversed_by.discard(bill_id)
         if new_target:
             self.slots[new_target].reversed_by.add(bill_id)
-        for t in touched:
-            self.summary.add(t, self.slots[t])
-        self.bills_changed |= {bill_id} | {t for t in touched if self.slots[t].counted() != counted[t]}
+        for t, was in before.items():
+            if (now := self.slots[t].counted_entry()) is not None:
+                self.summary.add(t, now)
+            if t == bill_id or (now is None) != (was is None):
+                self.bills_changed.add(t)
         self.dirty = True
 
     def rebuild(self, slots: dict[str, Slot], *, every_slot_changed: bool = False) -> None:

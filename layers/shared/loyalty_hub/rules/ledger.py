@@ -44,7 +44,12 @@ class Slot:
         return Slot(self.entry, set(self.reversed_by))
 
     def counted(self) -> bool:
-        return self.entry is not None and left_out(self.entry, reversed_=bool(self.reversed_by)) is None
+        return self.counted_entry() is not None
+
+    def counted_entry(self) -> LedgerEntry | None:
+        """The entry, when the bill counts (rules.projection.left_out); None otherwise."""
+        entry = self.entry
+        return entry if entry is not None and left_out(entry, reversed_=bool(self.reversed_by)) is None else None
 
     def empty(self) -> bool:
         return self.entry is None and not self.reversed_by
@@ -80,19 +85,18 @@ class Summary:
     @classmethod
     def of(cls, slots: Mapping[str, Slot]) -> "Summary":
         summary = cls()
-        keyed = sorted(
-            (key, bill_id) for bill_id, s in slots.items() if s.counted() and (key := order_key(bill_id, s.entry or {}))
-        )
-        for bill_id, slot in slots.items():
-            summary._count(bill_id, slot, +1)
-        summary.early = [(key, _end(slots[bill_id].entry)) for key, bill_id in keyed[:ENDS]]
-        summary.late = [(key, _end(slots[bill_id].entry)) for key, bill_id in keyed[-ENDS:]]
+        counted = {bill_id: entry for bill_id, slot in slots.items() if (entry := slot.counted_entry()) is not None}
+        keys = {bill_id: summary._count(bill_id, entry, +1) for bill_id, entry in counted.items()}
+        keyed = sorted((key, bill_id) for bill_id, key in keys.items() if key is not None)
+        summary.early = [(key, _end(counted[bill_id])) for key, bill_id in keyed[:ENDS]]
+        summary.late = [(key, _end(counted[bill_id])) for key, bill_id in keyed[-ENDS:]]
         return summary
 
-    def add(self, bill_id: str, slot: Slot) -> None:
-        if (key := self._count(bill_id, slot, +1)) is None:
+    def add(self, bill_id: str, counted: LedgerEntry) -> None:
+        """A bill that counts (its slot's counted_entry) into the summary."""
+        if (key := self._count(bill_id, counted, +1)) is None:
             return
-        entry = _end(slot.entry)
+        entry = _end(counted)
         # An end takes the bill if it held every dated bill before it, or the bill falls inside it.
         if len(self.early) == self.dated - 1 or (self.early and key < self.early[-1][0]):
             bisect.insort(self.early, (key, entry), key=lambda pair: pair[0])
@@ -101,17 +105,15 @@ class Summary:
             bisect.insort(self.late, (key, entry), key=lambda pair: pair[0])
             del self.late[:-ENDS]
 
-    def remove(self, bill_id: str, slot: Slot) -> None:
-        if (key := self._count(bill_id, slot, -1)) is None:
+    def remove(self, bill_id: str, counted: LedgerEntry) -> None:
+        """A bill that counted, as it was added, out of the summary."""
+        if (key := self._count(bill_id, counted, -1)) is None:
             return
         self.early = [pair for pair in self.early if pair[0] != key]
         self.late = [pair for pair in self.late if pair[0] != key]
 
-    def _count(self, bill_id: str, slot: Slot, sign: int) -> str | None:
-        """Adds (or takes out) a counted slot's totals; returns its order key when it is dated."""
-        if not slot.counted() or slot.entry is None:
-            return None
-        entry = slot.entry
+    def _count(self, bill_id: str, entry: LedgerEntry, sign: int) -> str | None:
+        """Adds (or takes out) a counted bill's totals; returns its order key when it is dated."""
         self.count += sign
         if "a" in entry:
             self.total += sign * Decimal(entry["a"])
@@ -165,14 +167,14 @@ class Summary:
         )
 
 
-def _end(entry: LedgerEntry | None) -> LedgerEntry:
-    return {name: entry[name] for name in END_FACTS if name in entry} if entry else {}
+def _end(entry: LedgerEntry) -> LedgerEntry:
+    return {name: entry[name] for name in END_FACTS if name in entry}
 
 
 def counted_entries(slots: Mapping[str, Slot], bill_ids: Iterable[str] | None = None) -> dict[str, LedgerEntry]:
     """Bill id -> entry of the bills (all, or those named) that count."""
     wanted = slots.keys() if bill_ids is None else set(bill_ids) & slots.keys()
-    return {b: entry for b in wanted if (slot := slots[b]).counted() and (entry := slot.entry) is not None}
+    return {b: entry for b in wanted if (entry := slots[b].counted_entry()) is not None}
 
 
 def item_slots(item: Mapping[str, Any], stored: Mapping[str, Mapping[str, Any]]) -> dict[str, Slot]:

@@ -60,7 +60,8 @@ def left_out(entry: LedgerEntry, *, reversed_: bool) -> str | None:
         return f"corrective bill of {entry['r']}"
     if reversed_:
         return "reversed by a corrective bill"
-    if "a" in entry and Decimal(entry["a"]) < 0:
+    # str(Decimal) of a negative amount starts with "-": most entries need no parse here.
+    if entry.get("a", "").startswith("-") and Decimal(entry["a"]) < 0:
         return "negative total"
     return None
 

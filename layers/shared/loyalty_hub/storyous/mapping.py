@@ -13,6 +13,8 @@ from typing import Any, Final
 
 import orjson
 
+from loyalty_hub.models.structs import Model
+
 # Id field per domain, tried in order; `id` and `_id` are the generic fallbacks for every domain.
 ID_FIELDS: Final[dict[str, tuple[str, ...]]] = {
     "Bills": ("billId",),
@@ -106,12 +108,15 @@ def _first(entity: dict[str, Any], *paths: str) -> Any:
 
 
 def _text(entity: dict[str, Any], *paths: str) -> str | None:
-    value = _first(entity, *paths)
-    return str(value).strip() or None if value is not None else None
+    return _clean(_first(entity, *paths))
 
 
-@dataclass(frozen=True)
-class BillFacts:
+def _clean(value: Any) -> str | None:
+    """A value read as text: stripped, and None when nothing is left."""
+    return None if value is None else str(value).strip() or None
+
+
+class BillFacts(Model, frozen=True, kw_only=True):  # a Model, not a dataclass: one a bill, 10x cheaper to build
     bill_id: str
     customer_id: str | None
     amount: Decimal | None
@@ -125,7 +130,7 @@ class BillFacts:
 
 
 def bill_customer_id(bill: dict[str, Any]) -> str | None:
-    return _text(bill, "customerId")
+    return _clean(bill.get("customerId"))
 
 
 def bill_has_items(bill: dict[str, Any]) -> bool:
@@ -139,20 +144,21 @@ def bill_facts(bill_id: str, bill: dict[str, Any], zone: tzinfo) -> BillFacts:
     for item in bill.get(BILL_ITEMS_FIELD) or []:
         if not isinstance(item, dict):
             continue
-        if category := _text(item, "categoryId"):
+        # One name each: read directly, not through _text's path walk (a delivery has ~5 items a bill).
+        if category := _clean(item.get("categoryId")):
             categories.add(category)
-        elif product := _text(item, "productId"):
+        elif product := _clean(item.get("productId")):
             products.add(product)
     return BillFacts(
         bill_id=bill_id,
         customer_id=bill_customer_id(bill),
         amount=parse_money(bill.get("finalPrice")),
         paid_at=parse_datetime(bill.get("paidAt"), zone) or parse_datetime(bill.get("createdAt"), zone),
-        currency=_text(bill, "currencyCode"),
+        currency=_clean(bill.get("currencyCode")),
         category_ids=tuple(sorted(categories)),
         uncategorized_products=tuple(sorted(products)),
         refunded=_flag(bill.get("refunded")),
-        refund_of=_text(bill, "refundedBillIdentifier"),
+        refund_of=_clean(bill.get("refundedBillIdentifier")),
         deleted=_flag(bill.get("deleted")),
     )
 
