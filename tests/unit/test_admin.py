@@ -35,7 +35,22 @@ def test_create_show_list(admin: Admin) -> None:
     shown = admin.show("m1")
     assert shown["places"] == {"p1": {"name": "Náměstí", "active": True}, "p2": {"name": "Nádraží", "active": True}}
     assert shown["storyous_webhook_secret_set"] is False and shown["dailystory_keys"] == 0
-    assert [t.tenant_id for t in admin.list()] == ["m1"]
+    assert [t.tenant_id for t in admin.list().tenants] == ["m1"]
+
+
+def test_list_names_a_tenant_item_that_does_not_read_and_lists_the_others(
+    stack: Stack, admin: Admin, capsys: pytest.CaptureFixture[str]
+) -> None:
+    admin.create_tenant("m1", "Café One", "Europe/Prague", "CZ", {"p1": "Náměstí"})
+    boto3.client("dynamodb", region_name=REGION).put_item(
+        TableName=stack.tenants_table, Item={"tenant_id": {"S": "m2"}, "name": {"S": "Bistro"}, "places": {"N": "1"}}
+    )
+    assert main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("m1\tCafé One") and lines[1].startswith("m2\tUNREADABLE: places: Expected `object`")
+    assert main(["--json", "list"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[1] == {"tenant_id": "m2", "unreadable": "places: Expected `object`, got `int`"}
 
 
 @pytest.mark.parametrize(
@@ -50,7 +65,7 @@ def test_create_show_list(admin: Admin) -> None:
 def test_bad_tenants_are_refused_and_nothing_is_written(admin: Admin, args: tuple[str, ...], message: str) -> None:
     with pytest.raises(AdminError, match=message.replace("(", r"\(").replace(")", r"\)")):
         admin.create_tenant(*args, places={})
-    assert admin.list() == []
+    assert admin.list().tenants == [] and admin.list().unreadable == {}
 
 
 def test_a_tenant_cannot_be_created_twice(admin: Admin) -> None:

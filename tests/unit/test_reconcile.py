@@ -9,12 +9,14 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.stub import Stubber
 
 from functions.reconcile import app as reconcile_app
 from loyalty_hub import config
 from loyalty_hub.config import ReconcileSettings
 from loyalty_hub.dal.customers import CustomerStore, customer_pk
 from loyalty_hub.dal.tenants import TenantStore
+from loyalty_hub.errors import Unavailable
 from loyalty_hub.logic import reconcile
 from loyalty_hub.logic.reconcile import SQS_DEAD_LETTER_REASON, ReconcileDeps
 from loyalty_hub.models import structs
@@ -524,3 +526,46 @@ def test_the_handler_runs_the_job_from_its_schedule_event(
     assert json.loads(json.dumps(result)) == result  # the answer is plain JSON
     assert len(drain(stack.custobar_queue_url)) == 1
     assert {"name": "ReconcileRuns", "service": "loyalty-hub", "value": 1} in metrics_printed(capsys.readouterr().out)
+
+
+# ------------------------------------------------------------------------------------------ tenant items
+def broken_tenant(stack: Stack, tenant_id: str = "hand-edited") -> None:
+    """A tenant item someone edited in the console: `places` holds a string, not a map."""
+    boto3.client("dynamodb", region_name=REGION).put_item(
+        TableName=stack.tenants_table,
+        Item={"tenant_id": {"S": tenant_id}, "name": {"S": "Bistro"}, "places": {"S": "60b6512e66943300381c2d25"}},
+    )
+
+
+def test_a_tenant_item_that_does_not_read_is_reported_and_the_other_tenants_are_served(
+    stack: Stack, deps: ReconcileDeps, clock: FixedClock, capsys: pytest.CaptureFixture[str], logs: LogCapture
+) -> None:
+    voyado_tenant(stack)
+    broken_tenant(stack)
+    CustomerStore(deps.dynamodb, stack.customers_table).put_many([customer("never-enriched", email="c@example.cz")])
+    report = reconcile.run(deps, PLENTY)
+    assert report.refresh_queued == {MERCHANT: 1}  # the readable tenant's work went on
+    assert report.tenants_unreadable == {"hand-edited": "places: Expected `object`, got `str`"}
+    assert {"name": "UnreadableTenants", "service": "loyalty-hub", "value": 1} in metrics_printed(
+        capsys.readouterr().out
+    )
+    [error] = [line for line in logs.lines() if line["level"] == "ERROR"]
+    assert error["tenants"] == {"hand-edited": "places: Expected `object`, got `str`"}
+
+
+def test_no_unreadable_tenant_is_counted_as_zero(
+    stack: Stack, deps: ReconcileDeps, capsys: pytest.CaptureFixture[str]
+) -> None:
+    voyado_tenant(stack)
+    assert reconcile.run(deps, PLENTY).tenants_unreadable == {}
+    assert {"name": "UnreadableTenants", "service": "loyalty-hub", "value": 0} in metrics_printed(
+        capsys.readouterr().out
+    )
+
+
+def test_a_tenants_table_that_cannot_be_read_is_unavailable_not_a_raw_client_error() -> None:
+    client = boto3.client("dynamodb", region_name=REGION)
+    with Stubber(client) as stub:
+        stub.add_client_error("scan", "ProvisionedThroughputExceededException")
+        with pytest.raises(Unavailable, match="tenant store unavailable"):
+            TenantStore("Tenants", client=client).list()

@@ -427,6 +427,20 @@ def test_a_refused_client_stops_that_tenant_only(
     assert len(errors) == 1 and errors[0]["tenant"] == other and "set-storyous-client" in errors[0]["message"]
 
 
+@pytest.mark.usefixtures("configured")
+def test_a_tenant_item_that_does_not_read_is_skipped_with_an_error_line_and_the_others_pulled(
+    stack: Stack, sandbox: StoryousSandbox, make_deps: Callable[..., pull.PullDeps], logs: LogCapture
+) -> None:
+    boto3.client("dynamodb", region_name=REGION).put_item(
+        TableName=stack.tenants_table, Item={"tenant_id": {"S": "hand-edited"}, "places": {"S": "p1"}}
+    )
+    sandbox.put_bill(MERCHANT, PLACE, storyous_bill(1))
+    report = pull.run(make_deps(), plenty)
+    assert report.bills_queued == 1 and report.completed == 2
+    [error] = [line for line in logs.lines() if line["level"] == "ERROR"]
+    assert error["tenants"] == {"hand-edited": "places: Expected `object`, got `str`"}
+
+
 def test_a_tenant_without_an_api_client_is_skipped(
     stack: Stack, make_deps: Callable[..., pull.PullDeps], sandbox: StoryousSandbox
 ) -> None:

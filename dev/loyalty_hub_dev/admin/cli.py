@@ -62,8 +62,15 @@ def _add_place(admin: Admin, a: argparse.Namespace) -> Output:
 
 
 def _list(admin: Admin, a: argparse.Namespace) -> Output:
-    rows = [{"tenant_id": t.tenant_id, "name": t.name, "places": len(t.places)} for t in admin.list()]
-    return Output(rows, "\n".join(f"{r['tenant_id']}\t{r['name']}\t{r['places']} place(s)" for r in rows))
+    listed = admin.list()
+    rows: list[dict[str, Any]] = [
+        {"tenant_id": t.tenant_id, "name": t.name, "places": len(t.places)} for t in listed.tenants
+    ]
+    lines = [f"{r['tenant_id']}\t{r['name']}\t{r['places']} place(s)" for r in rows]
+    for tenant_id, why in listed.unreadable.items():  # scheduled jobs skip these: the operator must see them
+        rows.append({"tenant_id": tenant_id, "unreadable": why})
+        lines.append(f"{tenant_id}\tUNREADABLE: {why} (fix the item in the tenants table; 'show' names the field)")
+    return Output(rows, "\n".join(lines))
 
 
 def _show(admin: Admin, a: argparse.Namespace) -> Output:

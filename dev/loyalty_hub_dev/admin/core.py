@@ -9,7 +9,7 @@ import boto3
 
 from loyalty_hub import aws
 from loyalty_hub.auth import DAILYSTORY_KEY_HASHES, hash_api_key, new_api_key
-from loyalty_hub.dal.tenants import TenantStore
+from loyalty_hub.dal.tenants import TenantList, TenantStore
 from loyalty_hub.errors import NotFound
 from loyalty_hub.logic.webhook import WEBHOOK_SECRET_KEYS
 from loyalty_hub.models import structs
@@ -75,8 +75,9 @@ class Admin(RecordOps):
             "storyous_client_set": bool(self.secrets.read("storyous", tenant_id).get("storyous_client_id")),
         }
 
-    def list(self) -> list[Tenant]:
-        return sorted(self.tenants.list(), key=lambda t: t.tenant_id)
+    def list(self) -> TenantList:
+        listed = self.tenants.list()
+        return TenantList(sorted(listed.tenants, key=lambda t: t.tenant_id), dict(sorted(listed.unreadable.items())))
 
     def enable_custobar(
         self, tenant_id: str, *, base_url: str, auth: str, field_prefix: str, credentials: dict[str, str]

@@ -11,7 +11,7 @@ from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.ledger import LedgerStore
 from loyalty_hub.dal.quarantine import QuarantineStore
 from loyalty_hub.dal.syncstate import CursorConflict, PullCursor, SyncStateStore
-from loyalty_hub.dal.tenants import TenantStore
+from loyalty_hub.dal.tenants import TenantList, TenantStore
 from loyalty_hub.logic.quarantine import QuarantineOps
 from loyalty_hub.models.datasync import DeliveryPointer, parse_envelope
 from loyalty_hub.models.tenant import Tenant
@@ -30,7 +30,7 @@ class RecordOps:
     def _tenant(self, tenant_id: str) -> Tenant:
         raise NotImplementedError
 
-    def list(self) -> list[Tenant]:
+    def list(self) -> TenantList:
         raise NotImplementedError
 
     # ------------------------------------------------------------ replay
@@ -156,7 +156,7 @@ class RecordOps:
     def migrate_secrets(self, tenant_ids: Sequence[str] | None, *, delete_legacy: bool) -> Sequence[Migration]:
         """The split layout (D33) from each tenant's single secret of earlier versions: run it before
         deploying the version that reads the split secrets, and again with `delete_legacy` after."""
-        ids = list(tenant_ids) if tenant_ids else [t.tenant_id for t in self.list()]
+        ids = list(tenant_ids) if tenant_ids else [t.tenant_id for t in self.list().tenants]
         for tenant_id in ids:
             self._tenant(tenant_id)
         return [self.secrets.migrate(tenant_id, delete_legacy=delete_legacy) for tenant_id in ids]

@@ -4,6 +4,7 @@ import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,15 @@ MAX_CACHED_UNKNOWN = 256
 UNKNOWN_CACHE_SECONDS = 5.0  # a tenant created a moment ago is found soon; probing still costs a read per 5 s
 _cache: "OrderedDict[tuple[str, str], tuple[float, Tenant]]" = OrderedDict()
 _unknown: "OrderedDict[tuple[str, str], float]" = OrderedDict()
+
+
+@dataclass(frozen=True)
+class TenantList:
+    """Every tenant item: those that read as a Tenant, and those that do not, so that one item edited by
+    hand leaves the other tenants' scheduled work running."""
+
+    tenants: list[Tenant] = field(default_factory=list)
+    unreadable: dict[str, str] = field(default_factory=dict)  # tenant id -> the field that does not fit, and why
 
 
 class TenantStore:
@@ -70,13 +80,20 @@ class TenantStore:
         _cache.pop((self._table, tenant.tenant_id), None)
         _unknown.pop((self._table, tenant.tenant_id), None)
 
-    def list(self) -> list[Tenant]:
-        paginator = self._client.get_paginator("scan")
-        return [
-            structs.convert(Tenant, from_item(item))
-            for page in paginator.paginate(TableName=self._table)
-            for item in page.get("Items", [])
-        ]
+    def list(self) -> TenantList:
+        listed = TenantList()
+        try:
+            items = [
+                i for page in self._client.get_paginator("scan").paginate(TableName=self._table) for i in page["Items"]
+            ]
+        except (ClientError, BotoCoreError) as exc:
+            raise Unavailable("tenant store unavailable") from exc
+        for item in map(from_item, items):
+            try:
+                listed.tenants.append(structs.convert(Tenant, item))
+            except structs.Invalid as exc:
+                listed.unreadable[str(item.get("tenant_id"))[:64]] = structs.reason(exc)
+        return listed
 
     def _load(self, tenant_id: str) -> Tenant | None:
         try:

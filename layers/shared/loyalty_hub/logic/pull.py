@@ -24,7 +24,7 @@ from loyalty_hub import aws, config, secrets, warm
 from loyalty_hub.config import PullSettings
 from loyalty_hub.dal.entities import EntityStore
 from loyalty_hub.dal.syncstate import PullCursor, SyncStateStore
-from loyalty_hub.dal.tenants import TenantStore
+from loyalty_hub.dal.tenants import TenantList, TenantStore
 from loyalty_hub.errors import HubError, NotFound, SecretMissing
 from loyalty_hub.logic.pull_page import Place, Run, step
 from loyalty_hub.observability import logger, metric
@@ -123,12 +123,16 @@ def run(deps: PullDeps, remaining_seconds: Callable[[], float], *, tenant_id: st
 def _plan(state: Run, only: str | None) -> list[Place]:
     deps, report = state.deps, state.report
     try:
-        tenants = [deps.tenants.get(only)] if only else deps.tenants.list()
+        listed = TenantList([deps.tenants.get(only)]) if only else deps.tenants.list()
     except NotFound:
         logger.error("storyous pull: no such tenant; check the schedule's input", extra={"tenant": only})
         return []
+    if listed.unreadable:  # reconcile counts them for the alarm; here the pull says why they are not pulled
+        logger.error(
+            "storyous pull: tenants whose configuration does not read are skipped", extra={"tenants": listed.unreadable}
+        )
     places: list[Place] = []
-    for tenant in tenants:
+    for tenant in listed.tenants:
         active = sorted(pid for pid, place in tenant.places.items() if place.active)
         if not active:
             continue

@@ -76,6 +76,7 @@ class ReconcileReport:
     customers_resent: int = 0
     quarantined: dict[str, int] = field(default_factory=dict)  # tenant -> records in quarantine
     tenants_failed: list[str] = field(default_factory=list)
+    tenants_unreadable: dict[str, str] = field(default_factory=dict)  # tenant id -> why its item does not read
     unfinished: list[str] = field(default_factory=list)  # work left for the next run, and why
 
     def as_log(self) -> dict[str, Any]:
@@ -120,6 +121,7 @@ def run(deps: ReconcileDeps, remaining_seconds: Callable[[], float]) -> Reconcil
 
     _resend_capture_failures(deps, report, has_time)
     _quarantine_depth(deps, report)
+    _unreadable_tenants(deps, report)
     refreshed = refresh_voyado(deps, now, has_time)
     report.refresh_queued, report.refresh_failed = refreshed.queued, refreshed.failed
     report.tenants_failed += refreshed.tenants_failed
@@ -137,7 +139,7 @@ def _quarantine_depth(deps: ReconcileDeps, report: ReconcileReport) -> None:
     if not deps.settings.QUARANTINE_TABLE:
         return
     store = QuarantineStore(deps.dynamodb, deps.settings.QUARANTINE_TABLE)
-    for tenant in deps.tenants.list():
+    for tenant in deps.tenants.list().tenants:
         try:
             count = store.count(tenant.tenant_id)
         except Exception:
@@ -147,6 +149,18 @@ def _quarantine_depth(deps: ReconcileDeps, report: ReconcileReport) -> None:
             report.quarantined[tenant.tenant_id] = count
             metric("QuarantineDepth", count, tenant=tenant.tenant_id)
     metric("QuarantineDepth", sum(report.quarantined.values()))
+
+
+def _unreadable_tenants(deps: ReconcileDeps, report: ReconcileReport) -> None:
+    """Tenant items that do not read as a configuration (edited by hand): every job skips them."""
+    report.tenants_unreadable = deps.tenants.list().unreadable
+    if report.tenants_unreadable:
+        logger.error(
+            "tenant configurations do not read; every job skips these tenants until each item is fixed "
+            "('loyalty-hub list' names the field)",
+            extra={"tenants": report.tenants_unreadable},
+        )
+    metric("UnreadableTenants", len(report.tenants_unreadable))
 
 
 def _resend_capture_failures(deps: ReconcileDeps, report: ReconcileReport, has_time: Callable[[], bool]) -> None:
@@ -186,7 +200,7 @@ def _resend_batch(deps: ReconcileDeps, resend_deps: ResendDeps, body: str) -> in
         return None
     found = customers_in_stream(deps.streams, batch)
     if found is None:
-        tenants = [t.tenant_id for t in deps.tenants.list()]
+        tenants = [t.tenant_id for t in deps.tenants.list().tenants]
         found = customers_in_window(resend_deps.customers, tenants, batch)
     resent = 0
     for tenant_id, customer_ids in sorted(found.items()):

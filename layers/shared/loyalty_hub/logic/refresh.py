@@ -52,7 +52,7 @@ def refresh_voyado(deps: "ReconcileDeps", now: datetime, has_time: Callable[[], 
     report = RefreshReport()
     settings = deps.settings
     queue_url = settings.VENDOR_QUEUES.get("voyado")
-    tenants = [t for t in deps.tenants.list() if "voyado" in t.vendors.enabled()]
+    tenants = [t for t in deps.tenants.list().tenants if "voyado" in t.vendors.enabled()]
     if not tenants or settings.VOYADO_REFRESH_MAX_PER_TENANT == 0:
         return report
     if queue_url is None:
