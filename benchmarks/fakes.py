@@ -9,11 +9,17 @@ class FakeDynamoDB:
     """The subset of the DynamoDB client the ingest path calls, over dicts keyed like the real tables."""
 
     def __init__(self, key_names: dict[str, tuple[str, ...]]) -> None:
+        if any(len(names) not in (1, 2) for names in key_names.values()):
+            raise ValueError("a DynamoDB table has a partition key and at most one sort key")
         self._keys = key_names
         self.tables: dict[str, dict[tuple[str, ...], dict[str, Any]]] = {name: {} for name in key_names}
 
     def _key(self, table: str, key: dict[str, Any]) -> tuple[str, ...]:
-        return tuple(key[name]["S"] for name in self._keys[table])
+        # Unrolled for one and two key attributes: this stands for the network, so it should cost next to nothing.
+        names = self._keys[table]
+        if len(names) == 1:
+            return (key[names[0]]["S"],)
+        return (key[names[0]]["S"], key[names[1]]["S"])
 
     def get_item(self, TableName: str, Key: dict[str, Any], **_: Any) -> dict[str, Any]:
         item = self.tables[TableName].get(self._key(TableName, Key))

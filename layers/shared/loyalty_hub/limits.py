@@ -131,13 +131,12 @@ _N_TAG: Final = b'"N":"'
 def _flat_strings_fit(item: Mapping[str, Mapping[str, Any]]) -> bool:
     """True for an item of string attributes only (entities, appearances) whose size cannot pass the limit
     even at 4 UTF-8 bytes per character: nothing to count and no number to check, without encoding it."""
-    bound = 0
+    characters = 0
     for name, value in item.items():
-        text = value.get("S")
-        if text is None or len(value) != 1:
+        if len(value) != 1 or (text := value.get("S")) is None:
             return False
-        bound += 4 * (len(name) + len(text))
-    return bound <= MAX_ITEM_BYTES
+        characters += len(name) + len(text)
+    return 4 * characters <= MAX_ITEM_BYTES
 
 
 def _plain(text: str) -> bool:
