@@ -35,10 +35,12 @@ def test_ingest_and_poison(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Captu
     for module in (bench_ingest, bench_poison):
         monkeypatch.setattr(module, "BILLS", 200)
         monkeypatch.setattr(module, "CUSTOMERS", 20)
-    monkeypatch.setattr(bench_poison, "PAIRS", 1)
+    for module, name in ((bench_poison, "PAIRS"), (bench_ingest, "PAIRS"), (bench_ingest, "BOTOCORE_PAIRS")):
+        monkeypatch.setattr(module, name, 1)  # the figures are make bench's; here, that every line is printed
     out = printed(capsys, bench_ingest) + printed(capsys, bench_poison)
     for line in ("requests / lower bound:", "the same delivery again (duplicate): 1 requests", "capacity units",
-                 "CPU ours / baseline:", "CPU with botocore clients", "cost with 1 % poison / clean:"):  # fmt: skip
+                 "CPU ours / baseline:", "of which the collector paused", "CPU with botocore clients",
+                 "cost with 1 % poison / clean:"):  # fmt: skip
         assert line in out
 
 
