@@ -230,11 +230,12 @@ def enqueue(stack: Stack, messages: list[VendorMessage]) -> None:
 def test_a_vendor_failing_half_the_time_ends_with_every_change_delivered_or_dead_lettered(
     stack: Stack, custobar: Custobar, sandbox: CustobarSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN 1,000 customer changes and a Custobar answering 50 % 5xx, 10 % 429 and 5 % 4xx
+    # GIVEN 300 customer changes and a Custobar answering 50 % 5xx, 10 % 429 and 5 % 4xx (1,000 took 4 minutes
+    # of CI's 20; every fate is still reached many times over)
     rng = random.Random(20241126)
     sandbox.faults = lambda _: rng.choices(["500", "429", "400", None], weights=[50, 10, 5, 35])[0]
     monkeypatch.setattr(fates, "full_jitter", lambda attempt: 0)  # backoff decided, waiting skipped
-    messages = seed(stack, 1000)
+    messages = seed(stack, 300)
     enqueue(stack, messages)
     # WHEN the worker drains the queue
     run_until_drained(stack, custobar, rounds=2000)
@@ -243,7 +244,7 @@ def test_a_vendor_failing_half_the_time_ends_with_every_change_delivered_or_dead
     dead_ids = {json.loads(m["Body"])["customer_id"] for m in dead}
     delivered = {cid.removeprefix("sty-") for cid in sandbox.customers if sandbox_sales_for(sandbox, cid)}
     assert len(dead) == len(dead_ids) and not dead_ids & delivered
-    assert len(delivered) + len(dead_ids) == 1000
+    assert len(delivered) + len(dead_ids) == len(messages) == 300
     assert all(m["MessageAttributes"]["reason"]["StringValue"] for m in dead)
     assert {m["MessageAttributes"].get("status", {}).get("StringValue") for m in dead} <= {"400", "500", "429"}
     assert any(status == 429 for _, status in sandbox.requests) and any(s == 400 for _, s in sandbox.requests)
