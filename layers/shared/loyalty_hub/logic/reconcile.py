@@ -30,6 +30,7 @@ from loyalty_hub.logic.redrive import (
 from loyalty_hub.logic.refresh import refresh_voyado
 from loyalty_hub.logic.resend import ResendDeps, resend
 from loyalty_hub.models.stream_failure import FailedBatch
+from loyalty_hub.models.tenant import Tenant
 from loyalty_hub.observability import logger, metric
 
 if TYPE_CHECKING:
@@ -120,8 +121,9 @@ def run(deps: ReconcileDeps, remaining_seconds: Callable[[], float]) -> Reconcil
         metric("NeedsAttention", counts.needs_attention, vendor=vendor)
 
     _resend_capture_failures(deps, report, has_time)
-    _quarantine_depth(deps, report)
-    _unreadable_tenants(deps, report)
+    listed = deps.tenants.list()  # one scan for both steps below
+    _quarantine_depth(deps, report, listed.tenants)
+    _unreadable_tenants(report, listed.unreadable)
     refreshed = refresh_voyado(deps, now, has_time)
     report.refresh_queued, report.refresh_failed = refreshed.queued, refreshed.failed
     report.tenants_failed += refreshed.tenants_failed
@@ -134,12 +136,12 @@ def run(deps: ReconcileDeps, remaining_seconds: Callable[[], float]) -> Reconcil
     return report
 
 
-def _quarantine_depth(deps: ReconcileDeps, report: ReconcileReport) -> None:
+def _quarantine_depth(deps: ReconcileDeps, report: ReconcileReport, tenants: list[Tenant]) -> None:
     """Records ingest could not store, per tenant and in all (the alarm watches the total)."""
     if not deps.settings.QUARANTINE_TABLE:
         return
     store = QuarantineStore(deps.dynamodb, deps.settings.QUARANTINE_TABLE)
-    for tenant in deps.tenants.list().tenants:
+    for tenant in tenants:
         try:
             count = store.count(tenant.tenant_id)
         except Exception:
@@ -151,9 +153,9 @@ def _quarantine_depth(deps: ReconcileDeps, report: ReconcileReport) -> None:
     metric("QuarantineDepth", sum(report.quarantined.values()))
 
 
-def _unreadable_tenants(deps: ReconcileDeps, report: ReconcileReport) -> None:
+def _unreadable_tenants(report: ReconcileReport, unreadable: dict[str, str]) -> None:
     """Tenant items that do not read as a configuration (edited by hand): every job skips them."""
-    report.tenants_unreadable = deps.tenants.list().unreadable
+    report.tenants_unreadable = unreadable
     if report.tenants_unreadable:
         logger.error(
             "tenant configurations do not read; every job skips these tenants until each item is fixed "
