@@ -464,6 +464,18 @@ def test_a_missing_archive_object_is_quarantined_not_retried(stack: Stack, lambd
     assert warning["quarantined"] == 1
 
 
+def test_a_domain_naming_one_of_the_hubs_own_partitions_is_quarantined_whole(stack: Stack, deps: IngestDeps) -> None:
+    # An entity of domain "~ledger#<customer>" would land in that customer's ledger partition (D53): a body
+    # archived before the webhook refused such domains is quarantined as a delivery, and nothing is written.
+    deliver(stack, deps, "Bills", [bill("B1", ALICE, 10, "2024-07-01T10:00:00+02:00", "2024-07-01T10:00:01+02:00")])
+    report = deliver(stack, deps, f"~ledger#{ALICE}", [{"id": "B1", "e": None}])
+    [record] = QuarantineStore(deps.entities._client, stack.quarantine_table).list(MERCHANT)
+    assert report.quarantined == 1 and record.code == "delivery" and "dataDomain" in record.reason
+    assert customer(stack, ALICE)["total_sales"] == Decimal(10)
+    slot = entity_item(stack.entities_table, MERCHANT, f"~ledger#{ALICE}", "B1")  # the bill's ledger slot
+    assert slot is not None and "body" not in slot and slot["e"]
+
+
 def test_a_malformed_pointer_fails_the_record(stack: Stack, lambda_context: Any) -> None:
     good = archive(
         stack.raw_bucket,

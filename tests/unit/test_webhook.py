@@ -126,7 +126,11 @@ def test_bad_credentials_get_401_and_nothing_is_written(
         ({"data": []}, 422, "dataDomain: a required field is missing"),
         ({"dataDomain": "Bills"}, 422, "data: a required field is missing"),
         ({"dataDomain": 7, "data": []}, 422, "dataDomain: Expected `str`, got `int`"),
-        ({"dataDomain": "", "data": []}, 422, "dataDomain: Expected `str` of length >= 1"),
+        ({"dataDomain": "", "data": []}, 422, "dataDomain: Expected `str` matching regex"),
+        # "~" and "#" would reach the hub's own partitions and key separators (D53)
+        ({"dataDomain": "~ledger#M1", "data": [{"id": "B1"}]}, 422, "dataDomain: Expected `str` matching regex"),
+        ({"dataDomain": "Bills#2024", "data": [{"id": "B1"}]}, 422, "dataDomain: Expected `str` matching regex"),
+        ({"dataDomain": "B" * 65, "data": []}, 422, "dataDomain: Expected `str` matching regex"),
         ({"dataDomain": "Bills", "data": {"billId": "x"}}, 422, "data: Expected `array`, got `object`"),
         ({"dataDomain": "Bills", "data": [{"billId": "a"}, "b"]}, 422, "data[1]: Expected `object`, got `str`"),
         ({"dataDomain": "Bills", "data": [None]}, 422, "data[0]: Expected `object`, got `null`"),

@@ -4,6 +4,7 @@ from typing import Annotated, Any, Final, Literal
 
 from loyalty_hub.errors import BadRequest, InvalidEnvelope
 from loyalty_hub.models import structs
+from loyalty_hub.models.ids import DomainName
 from loyalty_hub.models.structs import AwareDatetime, Meta, Model, field
 
 # The domains Storyous documents for DataSync; any other domain is still accepted and stored generically.
@@ -34,7 +35,7 @@ class DataSyncEnvelope(Model, frozen=True, kw_only=True):
     """One DataSync request: a single domain and the entities changed since the last successful sync.
     Unknown envelope fields are never a reason to reject; `source` (set by the Storyous pull) is read."""
 
-    dataDomain: Annotated[str, Meta(min_length=1, max_length=64)]
+    dataDomain: DomainName
     data: list[dict[str, Any]]
     source: Any = None
 

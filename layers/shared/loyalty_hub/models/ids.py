@@ -17,6 +17,11 @@ _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 
 TenantId = Annotated[str, Meta(pattern=ID_PATTERN)]
 PlaceId = Annotated[str, Meta(pattern=ID_PATTERN)]
+# A domain becomes part of its entities' partition key (`<tenant>#<domain>`): "~" starts the hub's own
+# partitions beside them (ledgers, delivery marks, appearances, the erasure log) and "#" separates key
+# parts, so neither may appear (D53). Storyous's own are CamelCase words; "/" and "." stay for unknown ones.
+DOMAIN_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_./-]{0,63}$"
+DomainName = Annotated[str, Meta(pattern=DOMAIN_PATTERN)]
 
 
 def is_valid_id(value: str) -> bool:
