@@ -464,6 +464,18 @@ def test_a_missing_archive_object_is_quarantined_not_retried(stack: Stack, lambd
     assert warning["quarantined"] == 1
 
 
+def test_integers_beyond_64_bits_are_stored_as_delivered(stack: Stack, deps: IngestDeps) -> None:
+    # orjson refuses them: re-encoding a body failed its whole delivery, on every retry, before D54
+    big = 10**30
+    report = deliver(stack, deps, "Bills", [bill("B1", ALICE, 10, "2024-07-01T10:00:00+02:00",
+                                                 "2024-07-01T10:00:01+02:00", loyaltyNumber=big)])  # fmt: skip
+    assert report.written == 1 and customer(stack, ALICE)["total_sales"] == Decimal(10)
+    stored = entity_item(stack.entities_table, MERCHANT, "Bills", "B1")
+    assert stored is not None and json.loads(stored["body"])["loyaltyNumber"] == big
+    # an entity without an id field is known by its content's hash, big integers included
+    assert deliver(stack, deps, "PaymentTypes", [{"name": "voucher", "limit": big}]).written == 1
+
+
 def test_a_domain_naming_one_of_the_hubs_own_partitions_is_quarantined_whole(stack: Stack, deps: IngestDeps) -> None:
     # An entity of domain "~ledger#<customer>" would land in that customer's ledger partition (D53): a body
     # archived before the webhook refused such domains is quarantined as a delivery, and nothing is written.

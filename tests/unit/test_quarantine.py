@@ -105,8 +105,8 @@ def test_a_retry_after_the_cause_is_fixed_lands_like_any_delivery(
     real_item = ingest.EntityStore.item
 
     def slim(self: Any, tenant_id: str, domain: str, write: Any, received_at: str) -> dict[str, Any]:
-        body = {k: v for k, v in write.body.items() if k != "note"}
-        return real_item(self, tenant_id, domain, structs.replace(write, body=body), received_at)
+        body = {k: v for k, v in json.loads(write.text).items() if k != "note"}
+        return real_item(self, tenant_id, domain, structs.replace(write, text=json.dumps(body)), received_at)
 
     monkeypatch.setattr(ingest.EntityStore, "item", slim)
     ops.retry(ops.select(MERCHANT, None))

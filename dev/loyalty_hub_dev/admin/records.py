@@ -12,6 +12,7 @@ from loyalty_hub.dal.ledger import LedgerStore
 from loyalty_hub.dal.quarantine import QuarantineStore
 from loyalty_hub.dal.syncstate import CursorConflict, PullCursor, SyncStateStore
 from loyalty_hub.dal.tenants import TenantList, TenantStore
+from loyalty_hub.errors import BadRequest, InvalidEnvelope
 from loyalty_hub.logic.quarantine import QuarantineOps
 from loyalty_hub.models.datasync import DeliveryPointer, parse_envelope
 from loyalty_hub.models.tenant import Tenant
@@ -49,16 +50,20 @@ class RecordOps:
                 parts = archive.parse_key(obj["Key"])
                 if parts.received_on < since or (domain and parts.domain != domain):
                     continue
-                envelope = parse_envelope(archive.get_raw(s3, self.target.raw_bucket, obj["Key"]))
+                try:
+                    envelope = parse_envelope(archive.get_raw(s3, self.target.raw_bucket, obj["Key"]))
+                    domain_read, entities = envelope.dataDomain, len(envelope.data)
+                except (BadRequest, InvalidEnvelope):  # queued all the same: ingest quarantines it, with why
+                    domain_read, entities = parts.domain, 0
                 pointer = DeliveryPointer(
                     tenant_id=tenant_id,
                     place_id=parts.place_id,
-                    domain=envelope.dataDomain,
+                    domain=domain_read,
                     bucket=self.target.raw_bucket,
                     key=obj["Key"],
                     sha256=parts.sha256,
                     received_at=obj["LastModified"].astimezone(UTC),
-                    entities=len(envelope.data),
+                    entities=entities,
                     replay=True,
                 )
                 archive.enqueue(sqs, self.target.ingest_queue_url, pointer)

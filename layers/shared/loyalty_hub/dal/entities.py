@@ -25,7 +25,7 @@ class StoredVersion:
 class EntityWrite(Model, frozen=True, kw_only=True):  # a Model, not a dataclass: one an entity, 10x cheaper to build
     entity_id: str
     version: str
-    body: dict[str, Any]
+    text: str  # the entity's JSON, as delivered
     place_id: str
     delivery_key: str
     customer_id: str | None = None
@@ -72,7 +72,7 @@ class EntityStore:
             "pk": {"S": _pk(tenant_id, domain)},
             "sk": {"S": write.entity_id},
             "version": {"S": write.version},
-            "body": {"S": orjson.dumps(write.body).decode()},
+            "body": {"S": write.text},
             "place_id": {"S": write.place_id},
             "delivery_key": {"S": write.delivery_key},
             "received_at": {"S": received_at},

@@ -29,8 +29,9 @@ from loyalty_hub.errors import BadRequest, InvalidEnvelope, NotFound
 from loyalty_hub.logic import erasure
 from loyalty_hub.logic.bills import CustomerBatch, apply_bills
 from loyalty_hub.logic.customer_writes import CustomerStores, repair, write_customers
-from loyalty_hub.logic.incoming import Incoming, latest_per_id
+from loyalty_hub.logic.incoming import Incoming, latest_per_id, read_entities
 from loyalty_hub.logic.quarantine import DeliveryQuarantine
+from loyalty_hub.models import structs
 from loyalty_hub.models.datasync import KNOWN_DOMAINS, DeliveryPointer, parse_envelope
 from loyalty_hub.models.enrichment import EnrichmentUpdate
 from loyalty_hub.models.erasure import ErasureRequest
@@ -112,6 +113,7 @@ def ingest_delivery(deps: IngestDeps, pointer: DeliveryPointer) -> IngestReport:
     try:
         tenant = deps.tenants.get(pointer.tenant_id)
         envelope = parse_envelope(archive.get_raw(deps.s3, pointer.bucket, pointer.key))
+        entities = read_entities(envelope.dataDomain, envelope.data)
     except (NotFound, BadRequest, InvalidEnvelope, archive.ArchiveMissing) as exc:
         quarantine.delivery("delivery", str(exc))
         report = IngestReport(domain=pointer.domain, quarantined=1)
@@ -120,8 +122,9 @@ def ingest_delivery(deps: IngestDeps, pointer: DeliveryPointer) -> IngestReport:
     domain = envelope.dataDomain
     report = IngestReport(domain=domain, received=len(envelope.data), known_domain=domain in KNOWN_DOMAINS)
 
+    texts = [structs.compact(raw) for raw in envelope.data]  # stored as they came, not encoded again
     incoming, report.without_id, poison = latest_per_id(
-        domain, envelope.data, tenant.zone, format_timestamp(pointer.received_at)
+        domain, entities, tenant.zone, format_timestamp(pointer.received_at), texts
     )
     for p in poison:
         quarantine.entity(p.entity_id, p.code, p.reason, p.raw_version)
@@ -240,7 +243,7 @@ def _checked_items(
     them: an entity that cannot be stored must not count in its customer either."""
     items: dict[str, dict[str, Any]] = {}
     for eid, e in list(fresh.items()):
-        write = EntityWrite(entity_id=eid, version=e.version, body=e.body, place_id=pointer.place_id,
+        write = EntityWrite(entity_id=eid, version=e.version, text=e.text, place_id=pointer.place_id,
                             delivery_key=pointer.key)  # fmt: skip
         item = deps.entities.item(tenant_id, domain, write, received_at)
         if problem := deps.entities.problem(item):

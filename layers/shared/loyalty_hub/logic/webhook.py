@@ -22,6 +22,7 @@ from loyalty_hub.errors import (
     PayloadTooLarge,
     Unauthorized,
 )
+from loyalty_hub.logic.incoming import read_entities
 from loyalty_hub.models.datasync import KNOWN_DOMAINS, parse_envelope
 from loyalty_hub.models.ids import entity_id_problem, is_valid_id
 from loyalty_hub.models.tenant import Tenant
@@ -81,7 +82,7 @@ def accept_delivery(
     if not is_valid_id(place_id) or not tenant.has_place(place_id):
         raise NotFound(f"unknown place {place_id[:64]} for tenant {tenant_id}")
     envelope = parse_envelope(body)
-    _check_ids(envelope.dataDomain, envelope.data)
+    _check_ids(envelope.dataDomain, read_entities(envelope.dataDomain, envelope.data))
 
     sha256 = hashlib.sha256(body).hexdigest()
     domain = envelope.dataDomain

@@ -33,10 +33,12 @@ KNOWN_DOMAINS: Final = frozenset(
 
 class DataSyncEnvelope(Model, frozen=True, kw_only=True):
     """One DataSync request: a single domain and the entities changed since the last successful sync.
-    Unknown envelope fields are never a reason to reject; `source` (set by the Storyous pull) is read."""
+    Unknown envelope fields are never a reason to reject; `source` (set by the Storyous pull) is read.
+    The entities are left undecoded: storyous.mapping reads each (and what of it the hub needs), and
+    ingest stores each as it came, without encoding it again."""
 
     dataDomain: DomainName
-    data: list[dict[str, Any]]
+    data: list[structs.Raw]
     source: Any = None
 
 

@@ -18,6 +18,7 @@ Malformed = msgspec.DecodeError  # not JSON at all, or Invalid
 Meta = msgspec.Meta
 replace = msgspec.structs.replace
 field = msgspec.field
+Raw = msgspec.Raw  # one value's JSON, left undecoded: read later, or stored as it came
 
 _AT = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
 _MISSING = re.compile(r"^Object missing required field `(?P<name>[^`]*)`")
@@ -34,6 +35,11 @@ def decode[M](model: type[M], data: bytes | str) -> M:
     return msgspec.json.decode(data, type=model)
 
 
+def compact(raw: Raw) -> str:
+    """A Raw value's JSON without insignificant whitespace, its tokens as they came."""
+    return msgspec.json.format(raw, indent=-1).decode()
+
+
 def convert[M](model: type[M], value: Any) -> M:
     """`value` (plain dicts, lists, strings, numbers; Decimals as numbers) as `model`, checked."""
     if _has_decimal(value):
@@ -44,6 +50,11 @@ def convert[M](model: type[M], value: Any) -> M:
 def to_json(value: Any) -> str:
     """A model (or plain values) as JSON text: queue bodies, stored pointers, the tenant item."""
     return _ENCODER.encode(value).decode()
+
+
+def sorted_json(value: Any) -> bytes:
+    """Plain values as JSON with sorted keys; integers of any size (orjson refuses those beyond 64 bits)."""
+    return msgspec.json.encode(value, order="sorted")
 
 
 def to_plain(value: Any) -> Any:

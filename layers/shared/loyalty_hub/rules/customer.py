@@ -71,23 +71,24 @@ class CustomerState:
 
     def _replace(self, bill_id: str, entry: dict[str, Any] | None) -> None:
         """The bill's entry and the bills it reverses leave the summary as they were and come back as they are."""
-        slot = self.slots[bill_id]
+        slots, read, summary = self.slots, self.read, self.summary
+        slot = slots[bill_id]
         old_target = slot.entry.get("r") if slot.entry else None
         new_target = entry.get("r") if entry else None
-        before = {t: self.slots[t].counted_entry() for t in {bill_id} | {t for t in (old_target, new_target) if t}}
-        for t, counted in before.items():
-            if t not in self.read:
-                self.read[t] = self.slots[t].copy()
+        before = [(t, slots[t].counted_entry()) for t in _affected(bill_id, old_target, new_target)]
+        for t, counted in before:
+            if t not in read:
+                read[t] = slots[t].copy()
             if counted is not None:
-                self.summary.remove(t, counted)
+                summary.remove(t, counted)
         slot.entry = entry
         if old_target:
-            self.slots[old_target].reversed_by.discard(bill_id)
+            slots[old_target].reversed_by.discard(bill_id)
         if new_target:
-            self.slots[new_target].reversed_by.add(bill_id)
-        for t, was in before.items():
-            if (now := self.slots[t].counted_entry()) is not None:
-                self.summary.add(t, now)
+            slots[new_target].reversed_by.add(bill_id)
+        for t, was in before:
+            if (now := slots[t].counted_entry()) is not None:
+                summary.add(t, now)
             if t == bill_id or (now is None) != (was is None):
                 self.bills_changed.add(t)
         self.dirty = True
@@ -175,3 +176,13 @@ class CustomerState:
             "category_ids": self.category_ids(),
             **self.view,
         }
+
+
+def _affected(bill_id: str, *targets: str | None) -> list[str]:
+    """The bill and the bills its old and new entries reverse, once each: a list, not a set, for nearly
+    every bill reverses nothing."""
+    affected = [bill_id]
+    for target in targets:
+        if target and target not in affected:
+            affected.append(target)
+    return affected

@@ -8,6 +8,7 @@ followed by the write of its summary; logic.customer_writes keeps that promise a
 """
 
 import bisect
+import operator
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +22,7 @@ from loyalty_hub.rules.timestamps import format_timestamp
 
 ENDS: Final = 4  # earliest and latest counted bills kept: a refund of the last one needs no ledger read
 END_FACTS: Final = ("t", "a", "s", "c")  # what the aggregates read of the first and last bill
+_ORDER: Final = operator.itemgetter(0)  # an end's (order key, entry) pairs, by key
 
 
 @dataclass
@@ -99,10 +101,10 @@ class Summary:
         entry = _end(counted)
         # An end takes the bill if it held every dated bill before it, or the bill falls inside it.
         if len(self.early) == self.dated - 1 or (self.early and key < self.early[-1][0]):
-            bisect.insort(self.early, (key, entry), key=lambda pair: pair[0])
+            bisect.insort(self.early, (key, entry), key=_ORDER)
             del self.early[ENDS:]
         if len(self.late) == self.dated - 1 or (self.late and key > self.late[0][0]):
-            bisect.insort(self.late, (key, entry), key=lambda pair: pair[0])
+            bisect.insort(self.late, (key, entry), key=_ORDER)
             del self.late[:-ENDS]
 
     def remove(self, bill_id: str, counted: LedgerEntry) -> None:
@@ -115,8 +117,8 @@ class Summary:
     def _count(self, bill_id: str, entry: LedgerEntry, sign: int) -> str | None:
         """Adds (or takes out) a counted bill's totals; returns its order key when it is dated."""
         self.count += sign
-        if "a" in entry:
-            self.total += sign * Decimal(entry["a"])
+        if (amount := entry.get("a")) is not None:
+            self.total = self.total + Decimal(amount) if sign > 0 else self.total - Decimal(amount)
         for category in entry.get("k", ()):
             if (n := self.categories.get(category, 0) + sign) > 0:
                 self.categories[category] = n
