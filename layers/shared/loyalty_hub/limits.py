@@ -123,8 +123,8 @@ def _key_problem(
     for names, limit in ((partition_keys, MAX_PARTITION_KEY_BYTES), (sort_keys, MAX_SORT_KEY_BYTES)):
         for name in names:
             value = item.get(name)
-            if value is None:
-                continue
+            if value is None or 0 < 4 * len(value.get("S") or "") <= limit:
+                continue  # absent, or a string that fits at 4 UTF-8 bytes a character: nothing to count
             size = _size(value)
             if size > limit or size == 0:
                 return "key_too_long", f"key attribute {name} is {size} bytes (DynamoDB allows 1 to {limit})"

@@ -112,7 +112,7 @@ def ingest_delivery(deps: IngestDeps, pointer: DeliveryPointer) -> IngestReport:
     quarantine = DeliveryQuarantine(pointer, format_timestamp(deps.clock()))
     try:
         tenant = deps.tenants.get(pointer.tenant_id)
-        envelope = parse_envelope(archive.get_raw(deps.s3, pointer.bucket, pointer.key))
+        envelope = parse_envelope(archive.get_raw(deps.s3, pointer.bucket, pointer.key), compact=True)
         entities = read_entities(envelope.dataDomain, envelope.data)
     except (NotFound, BadRequest, InvalidEnvelope, archive.ArchiveMissing) as exc:
         quarantine.delivery("delivery", str(exc))
@@ -122,7 +122,7 @@ def ingest_delivery(deps: IngestDeps, pointer: DeliveryPointer) -> IngestReport:
     domain = envelope.dataDomain
     report = IngestReport(domain=domain, received=len(envelope.data), known_domain=domain in KNOWN_DOMAINS)
 
-    texts = [structs.compact(raw) for raw in envelope.data]  # stored as they came, not encoded again
+    texts = [structs.raw_text(raw) for raw in envelope.data]  # stored as they came, not encoded again
     incoming, report.without_id, poison = latest_per_id(
         domain, entities, tenant.zone, format_timestamp(pointer.received_at), texts
     )

@@ -70,10 +70,11 @@ class DeliveryPointer(Model, frozen=True, kw_only=True):
         return self.sha256[:16]
 
 
-def parse_envelope(body: bytes) -> DataSyncEnvelope:
-    """The envelope in a raw body; BadRequest when it is not JSON, InvalidEnvelope naming the field."""
+def parse_envelope(body: bytes, *, compact: bool = False) -> DataSyncEnvelope:
+    """The envelope in a raw body; BadRequest when it is not JSON, InvalidEnvelope naming the field.
+    `compact`: its entities' JSON without insignificant whitespace (ingest stores each as it is)."""
     try:
-        return structs.decode(DataSyncEnvelope, body)
+        return structs.decode(DataSyncEnvelope, structs.compact(body) if compact else body)
     except structs.Invalid as exc:
         if str(exc).startswith("Expected `object`, got") and " - at " not in str(exc):  # not an object at all
             raise InvalidEnvelope("body must be a JSON object with dataDomain and data") from exc

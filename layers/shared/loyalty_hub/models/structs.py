@@ -35,9 +35,13 @@ def decode[M](model: type[M], data: bytes | str) -> M:
     return msgspec.json.decode(data, type=model)
 
 
-def compact(raw: Raw) -> str:
-    """A Raw value's JSON without insignificant whitespace, its tokens as they came."""
-    return msgspec.json.format(raw, indent=-1).decode()
+def compact(document: bytes) -> bytes:
+    """The JSON without insignificant whitespace, its tokens as they came; Malformed if it is not JSON."""
+    return msgspec.json.format(document, indent=-1)
+
+
+def raw_text(raw: Raw) -> str:
+    return str(raw, "utf-8")  # a Raw is a buffer: this copies it, decoding nothing
 
 
 def convert[M](model: type[M], value: Any) -> M:

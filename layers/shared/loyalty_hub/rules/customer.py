@@ -83,9 +83,9 @@ class CustomerState:
                 summary.remove(t, counted)
         slot.entry = entry
         if old_target:
-            slots[old_target].reversed_by.discard(bill_id)
+            slots[old_target].reversed_by -= {bill_id}
         if new_target:
-            slots[new_target].reversed_by.add(bill_id)
+            slots[new_target].reversed_by |= {bill_id}
         for t, was in before:
             if (now := slots[t].counted_entry()) is not None:
                 summary.add(t, now)

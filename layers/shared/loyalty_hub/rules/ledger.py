@@ -25,25 +25,31 @@ END_FACTS: Final = ("t", "a", "s", "c")  # what the aggregates read of the first
 _ORDER: Final = operator.itemgetter(0)  # an end's (order key, entry) pairs, by key
 
 
-@dataclass
+_NO_BILLS: Final[frozenset[str]] = frozenset()
+
+
+@dataclass(slots=True)
 class Slot:
     """One bill id on one customer's ledger: the bill's latest entry (None: not this customer's bill, or
-    not arrived yet), and the corrective bills on this ledger that point at it."""
+    not arrived yet), and the corrective bills on this ledger that point at it (a frozenset, replaced
+    when it changes: a delivery copies every slot it changes, and nearly every one reverses nothing)."""
 
     entry: LedgerEntry | None = None
-    reversed_by: set[str] = field(default_factory=set)
+    reversed_by: frozenset[str] = _NO_BILLS
 
     @classmethod
     def from_stored(cls, stored: Mapping[str, Any] | None) -> "Slot":
         """From what dal.ledger stores of it ({"e": entry or None, "rb": [bill ids]}); None: nothing stored."""
-        return cls(stored["e"], set(stored["rb"])) if stored else cls()
+        if not stored:
+            return cls()
+        return cls(stored["e"], frozenset(stored["rb"]) if stored["rb"] else _NO_BILLS)
 
     def stored(self) -> dict[str, Any]:
         """What dal.ledger stores of it."""
         return {"e": self.entry, "rb": sorted(self.reversed_by)}
 
     def copy(self) -> "Slot":
-        return Slot(self.entry, set(self.reversed_by))
+        return Slot(self.entry, self.reversed_by)
 
     def counted(self) -> bool:
         return self.counted_entry() is not None
@@ -62,7 +68,8 @@ def slots_from_entries(entries: Mapping[str, LedgerEntry]) -> dict[str, Slot]:
     slots = {bill_id: Slot(entry) for bill_id, entry in entries.items()}
     for bill_id, entry in entries.items():
         if target := entry.get("r"):
-            slots.setdefault(target, Slot()).reversed_by.add(bill_id)
+            slot = slots.setdefault(target, Slot())
+            slot.reversed_by = slot.reversed_by | {bill_id}
     return slots
 
 
