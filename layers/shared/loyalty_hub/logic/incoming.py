@@ -4,11 +4,11 @@ ones whose id or version cannot be read, apart (they are quarantined, never gues
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
-from typing import Any
+from typing import Any, Final
 
 from loyalty_hub.errors import InvalidEnvelope
 from loyalty_hub.models.ids import entity_id_problem
-from loyalty_hub.models.structs import Invalid, Model, Raw, decode, reason
+from loyalty_hub.models.structs import Invalid, Model, Raw, decoder, reason
 from loyalty_hub.rules.timestamps import format_timestamp
 from loyalty_hub.storyous import mapping
 
@@ -40,11 +40,14 @@ def read_entities(domain: str, raws: list[Raw]) -> list[dict[str, Any]]:
         entity = mapping.read_bill(raw) if domain == "Bills" else None
         if entity is None:
             try:
-                entity = decode(dict[str, Any], raw)
+                entity = _read_whole(raw)
             except Invalid as exc:
                 raise InvalidEnvelope(f"data[{index}]: {reason(exc)}") from exc
         read.append(entity)
     return read
+
+
+_read_whole: Final = decoder(dict[str, Any])
 
 
 def latest_per_id(

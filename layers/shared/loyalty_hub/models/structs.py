@@ -7,6 +7,7 @@ input) goes through `decode` or `convert`, which raise `Invalid` naming the fiel
 """
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -33,6 +34,11 @@ class Model(msgspec.Struct, frozen=True, kw_only=True):  # frozen and kw_only ar
 
 def decode[M](model: type[M], data: bytes | str) -> M:
     return msgspec.json.decode(data, type=model)
+
+
+def decoder[M](model: type[M]) -> Callable[[bytes | Raw], M]:
+    """`decode` for one model, its type resolved once: half the cost when called for every entity."""
+    return msgspec.json.Decoder(model).decode
 
 
 def compact(document: bytes) -> bytes:

@@ -13,7 +13,7 @@ from typing import Any, Final, TypedDict, cast
 
 import orjson
 
-from loyalty_hub.models.structs import Invalid, Model, Raw, decode, sorted_json
+from loyalty_hub.models.structs import Invalid, Model, Raw, decoder, sorted_json
 
 # Id field per domain, tried in order; `id` and `_id` are the generic fallbacks for every domain.
 ID_FIELDS: Final[dict[str, tuple[str, ...]]] = {
@@ -203,10 +203,15 @@ def read_bill(raw: Raw) -> dict[str, Any] | None:
     """The fields above of a bill; None for a bill of another shape (items that are not objects) or without
     an id field (its whole content is its id): those are read whole."""
     try:
-        bill = cast(dict[str, Any], decode(_BillRead, raw))
+        bill = cast(dict[str, Any], _read_bill(raw))
     except Invalid:
         return None
+    if type(bill_id := bill.get("billId")) is str and bill_id:  # nearly every bill: the id is there
+        return bill
     return bill if _id_value("Bills", bill) is not None else None
+
+
+_read_bill: Final = decoder(_BillRead)
 
 
 def category_name(category: dict[str, Any]) -> str | None:
