@@ -9,6 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loyalty_hub import limits
+from loyalty_hub.dal.entities import EntityStore, EntityWrite
+from loyalty_hub.dal.ledger import _item as ledger_item
 
 texts = st.text(max_size=40) | st.text(alphabet='€"\\\n\x00ab', max_size=400)
 numbers = st.decimals(allow_nan=True, allow_infinity=True, places=None) | st.sampled_from(
@@ -77,3 +79,35 @@ plain_texts = st.from_regex(r"\A-?[0-9]{1,40}(\.[0-9]{0,40})?\Z")
 @settings(max_examples=500)
 def test_a_number_passed_without_counting_is_one_dynamodb_takes(value: Decimal) -> None:
     assert limits.number_problem(value) == digits_and_range(value)
+
+
+# Builders that count an item's characters as they build it (entities, ledger slots) answer as item_problem
+# walking the built item does, near the size and key limits too.
+sizes = st.integers(0, 140_000)
+long_texts = st.builds(
+    lambda a, b, c: "€" * a + "x" * b + "\x00" * c, sizes, st.integers(0, 420_000), st.integers(0, 3)
+)
+key_texts = st.text(min_size=0, max_size=8) | st.builds(
+    lambda n, c: c * n, st.integers(0, 1100), st.sampled_from("xé€")
+)
+
+
+@given(key_texts, key_texts, long_texts, st.none() | key_texts)
+@settings(max_examples=150)
+def test_an_entity_item_checked_as_built_answers_as_item_problem(
+    domain: str, entity_id: str, text: str, customer_id: str | None
+) -> None:
+    write = EntityWrite(entity_id=entity_id, version="v", text=text, place_id="p", delivery_key="k",
+                        customer_id=customer_id)  # fmt: skip
+    item, problem = EntityStore(None, "table").checked_item("t", domain, write, "2024-07-12T08:00:00.000000Z")  # type: ignore[arg-type]
+    assert problem == limits.item_problem(item, partition_keys=("pk",), sort_keys=("sk",))
+
+
+@given(key_texts, key_texts, long_texts, st.lists(st.text(max_size=5), max_size=2))
+@settings(max_examples=150)
+def test_a_ledger_slot_item_checked_as_built_answers_as_item_problem(
+    customer_id: str, bill_id: str, category: str, reversed_by: list[str]
+) -> None:
+    entry = {"v": "2024-07-12T08:00:00.000000Z", "s": "p", "k": [category], "a": "1"}
+    item, problem = ledger_item(f"t#~ledger#{customer_id}", bill_id, {"e": entry, "rb": reversed_by})
+    assert problem == limits.item_problem(item, partition_keys=("pk",), sort_keys=("sk",))

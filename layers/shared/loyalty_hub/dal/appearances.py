@@ -79,22 +79,17 @@ class Appearances:
         return sorted(str(i["sk"]) for i in self._query(f"{tenant_id}#~copies#{sha256}"))
 
     def items(self, pointer: DeliveryPointer, customer_ids: Iterable[str], source: str) -> list[dict[str, Any]]:
-        expires = self._expires(pointer)
-        received_at = pointer.received_at.isoformat()
-        return [
-            to_item(
-                {
-                    "pk": _seen_pk(pointer.tenant_id, customer_id),
-                    "sk": pointer.key,
-                    "domain": pointer.domain,
-                    "place_id": pointer.place_id,
-                    "received_at": received_at,
-                    "source": source,
-                    "expires_at": expires,
-                }
-            )
-            for customer_id in sorted(set(customer_ids))
-        ]
+        shared = to_item(  # the same for every customer of the delivery: encoded once
+            {
+                "sk": pointer.key,
+                "domain": pointer.domain,
+                "place_id": pointer.place_id,
+                "received_at": pointer.received_at.isoformat(),
+                "source": source,
+                "expires_at": self._expires(pointer),
+            }
+        )
+        return [{"pk": {"S": _seen_pk(pointer.tenant_id, cid)}, **shared} for cid in sorted(set(customer_ids))]
 
     def of(self, tenant_id: str, customer_id: str) -> list[Appearance]:
         """Every delivery that named the customer, oldest first."""

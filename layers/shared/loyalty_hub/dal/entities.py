@@ -2,14 +2,14 @@
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 from botocore.exceptions import BotoCoreError, ClientError
 
 from loyalty_hub.dal.batch import KeyAttributes, batch_get, batch_put, classify
 from loyalty_hub.errors import Refused
-from loyalty_hub.limits import item_problem
+from loyalty_hub.limits import strings_item_problem
 from loyalty_hub.models.structs import Model
 
 if TYPE_CHECKING:
@@ -32,6 +32,7 @@ class EntityWrite(Model, frozen=True, kw_only=True):  # a Model, not a dataclass
 
 
 KEYS = KeyAttributes(partition=("pk",), sort=("sk",))
+_NAMES: Final = sum(map(len, ("pk", "sk", "version", "body", "place_id", "delivery_key", "received_at")))
 
 
 def _pk(tenant_id: str, domain: str) -> str:
@@ -66,10 +67,13 @@ class EntityStore:
         items = batch_get(self._client, self._table, keys, projection="sk, body")
         return {item["sk"]["S"]: orjson.loads(item["body"]["S"]) for item in items}
 
-    def item(self, tenant_id: str, domain: str, write: EntityWrite, received_at: str) -> dict[str, Any]:
-        """The item `put_items` writes for one entity; `problem(item)` says whether DynamoDB would take it."""
+    def checked_item(
+        self, tenant_id: str, domain: str, write: EntityWrite, received_at: str
+    ) -> tuple[dict[str, Any], tuple[str, str] | None]:
+        """The item `put_items` writes for one entity, and why DynamoDB would refuse it (None: it would not)."""
+        pk = _pk(tenant_id, domain)
         item: dict[str, Any] = {
-            "pk": {"S": _pk(tenant_id, domain)},
+            "pk": {"S": pk},
             "sk": {"S": write.entity_id},
             "version": {"S": write.version},
             "body": {"S": write.text},
@@ -77,16 +81,16 @@ class EntityStore:
             "delivery_key": {"S": write.delivery_key},
             "received_at": {"S": received_at},
         }
+        # Counted as it is built, not walked again (tests/property/test_limits.py holds it to item_problem).
+        characters = _NAMES + len(pk) + len(write.entity_id) + len(write.version) + len(write.text)
+        characters += len(write.place_id) + len(write.delivery_key) + len(received_at)
         if write.customer_id:
             item["customer_id"] = {"S": write.customer_id}
-        return item
-
-    @staticmethod
-    def problem(item: dict[str, Any]) -> tuple[str, str] | None:
-        return item_problem(item, partition_keys=KEYS.partition, sort_keys=KEYS.sort)
+            characters += len("customer_id") + len(write.customer_id)
+        return item, strings_item_problem(item, characters, partition_keys=KEYS.partition, sort_keys=KEYS.sort)
 
     def put_items(self, items: list[dict[str, Any]]) -> dict[str, Refused]:
-        """Writes entity items that passed `problem`; returns {entity id: why} for those DynamoDB refused."""
+        """Writes entity items that passed their check; returns {entity id: why} for those DynamoDB refused."""
         refused = batch_put(self._client, self._table, items, keys=KEYS, checked=True)
         return {items[index]["sk"]["S"]: error for index, error in refused.items()}
 

@@ -16,6 +16,7 @@ import orjson
 from loyalty_hub.dal.batch import KeyAttributes, batch_delete, batch_get, batch_put, query_partition
 from loyalty_hub.dal.codec import to_item
 from loyalty_hub.errors import Refused, Unavailable
+from loyalty_hub.limits import item_problem, strings_item_problem
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -60,12 +61,19 @@ class LedgerStore:
     def write(self, tenant_id: str, slots: Mapping[SlotKey, Stored]) -> dict[SlotKey, Refused]:
         """Puts each slot, deleting those that hold nothing; returns the slots refused for good."""
         puts = {key: s for key, s in sorted(slots.items()) if s["e"] is not None or s["rb"]}
-        items = [_item(_pk(tenant_id, cid), bid, s) for (cid, bid), s in puts.items()]
-        refused = batch_put(self._client, self._table, items, keys=KEYS)
-        keys = list(puts)
+        refused: dict[SlotKey, Refused] = {}
+        passing: list[tuple[SlotKey, dict[str, Any]]] = []
+        for key, slot in puts.items():
+            item, problem = _item(_pk(tenant_id, key[0]), key[1], slot)
+            if problem:
+                refused[key] = Refused(*problem)
+            else:
+                passing.append((key, item))
+        for index, error in batch_put(self._client, self._table, [i for _, i in passing], checked=True).items():
+            refused[passing[index][0]] = error
         gone = [{"pk": {"S": _pk(tenant_id, cid)}, "sk": {"S": bid}} for cid, bid in sorted(slots.keys() - puts.keys())]
         batch_delete(self._client, self._table, gone)
-        return {keys[index]: error for index, error in refused.items()}
+        return refused
 
     def open(self, tenant_id: str, attempt: str, bills: Mapping[str, Iterable[str]]) -> list[str]:
         """Notes the bills an attempt changes (customer -> bill ids), over as many items as their JSON needs;
@@ -102,14 +110,19 @@ class LedgerStore:
         batch_delete(self._client, self._table, keys)
 
 
-def _item(pk: str, bill_id: str, slot: Stored) -> dict[str, Any]:
-    """A slot's item, its attribute values written directly (strings and a list of them: no codec needed)."""
+def _item(pk: str, bill_id: str, slot: Stored) -> tuple[dict[str, Any], tuple[str, str] | None]:
+    """A slot's item, its attribute values written directly (strings and a list of them: no codec needed),
+    and why DynamoDB would refuse it (None: it would not)."""
     item: dict[str, Any] = {"pk": {"S": pk}, "sk": {"S": bill_id}}
+    characters = len("pksk") + len(pk) + len(bill_id)  # counted as it is built (test_limits holds it exact)
     if slot["e"] is not None:
-        item["e"] = {"S": orjson.dumps(slot["e"], option=orjson.OPT_SORT_KEYS).decode()}
-    if slot["rb"]:
-        item["rb"] = {"L": [{"S": b} for b in sorted(slot["rb"])]}
-    return item
+        entry = orjson.dumps(slot["e"], option=orjson.OPT_SORT_KEYS).decode()
+        item["e"] = {"S": entry}
+        characters += len("e") + len(entry)
+    if not slot["rb"]:
+        return item, strings_item_problem(item, characters, partition_keys=KEYS.partition, sort_keys=KEYS.sort)
+    item["rb"] = {"L": [{"S": b} for b in sorted(slot["rb"])]}
+    return item, item_problem(item, partition_keys=KEYS.partition, sort_keys=KEYS.sort)
 
 
 def _plain(item: Mapping[str, Any]) -> dict[str, Any]:

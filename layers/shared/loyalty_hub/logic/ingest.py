@@ -245,8 +245,8 @@ def _checked_items(
     for eid, e in list(fresh.items()):
         write = EntityWrite(entity_id=eid, version=e.version, text=e.text, place_id=pointer.place_id,
                             delivery_key=pointer.key)  # fmt: skip
-        item = deps.entities.item(tenant_id, domain, write, received_at)
-        if problem := deps.entities.problem(item):
+        item, problem = deps.entities.checked_item(tenant_id, domain, write, received_at)
+        if problem:
             del fresh[eid]
             quarantine.entity(eid, *problem)
         else:
