@@ -41,10 +41,10 @@ BOTOCORE_PAIRS = 15  # ~1.6 s a pair through botocore
 
 
 class Item(BaseModel):
-    name: str
-    amount: Decimal
-    price: Decimal
-    productId: str
+    """What ingest reads of a bill's item (storyous/mapping.py: its category, else its product); the name,
+    quantity and price it never reads are left out, as ingest leaves them (D55)."""
+
+    productId: str | None
     categoryId: str | None
 
 

@@ -56,12 +56,12 @@ class FakeDynamoDB:
 
     def batch_write_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
         for table, requests in RequestItems.items():
+            rows, key = self.tables[table], self._key
             for request in requests:
-                if "DeleteRequest" in request:
-                    self.tables[table].pop(self._key(table, request["DeleteRequest"]["Key"]), None)
-                    continue
-                item = request["PutRequest"]["Item"]
-                self.tables[table][self._key(table, item)] = item
+                if (put := request.get("PutRequest")) is not None:
+                    rows[key(table, put["Item"])] = put["Item"]
+                else:
+                    rows.pop(key(table, request["DeleteRequest"]["Key"]), None)
         return {"UnprocessedItems": {}}
 
 

@@ -24,14 +24,15 @@ def customer_pk(tenant_id: str, customer_id: str) -> str:
     return f"{tenant_id}#{customer_id}"
 
 
-def with_keys(record: dict[str, Any]) -> dict[str, Any]:
-    """A customer record with the table's key and the ByUpdated index's keys, derived from its fields. An
-    erased customer gets no index keys: it leaves DailyStory's list and every index read (sparse index)."""
+def item_keys(record: dict[str, Any]) -> dict[str, Any]:
+    """A customer record's table key and ByUpdated index keys, as attribute values, derived from its fields.
+    An erased customer gets no index keys: it leaves DailyStory's list and every index read (sparse index)."""
     tenant_id, customer_id = record["tenant_id"], record["customer_id"]
-    if record.get("erased"):
-        return {**record, "pk": customer_pk(tenant_id, customer_id)}
-    keys = {"pk": customer_pk(tenant_id, customer_id), "gsi1pk": tenant_id}
-    return {**record, **keys, "gsi1sk": f"{record['updated_at']}#{customer_id}"}
+    keys = {"pk": {"S": customer_pk(tenant_id, customer_id)}}
+    if not record.get("erased"):
+        keys["gsi1pk"] = {"S": tenant_id}
+        keys["gsi1sk"] = {"S": f"{record['updated_at']}#{customer_id}"}
+    return keys
 
 
 class CustomerStore:
@@ -80,7 +81,7 @@ class CustomerStore:
 
     def put_many(self, records: Sequence[dict[str, Any]]) -> dict[str, Refused]:
         """Writes customer items; returns {customer id: why} for those refused for good."""
-        items = [to_item(with_keys(record)) for record in records]
+        items = [to_item(record) | item_keys(record) for record in records]
         refused = batch_put(self._client, self._table, items, keys=KEYS)
         return {str(records[index]["customer_id"]): error for index, error in refused.items()}
 

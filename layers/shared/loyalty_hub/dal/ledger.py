@@ -45,11 +45,12 @@ class LedgerStore:
     def get(self, tenant_id: str, slots: Iterable[SlotKey]) -> dict[SlotKey, Stored]:
         """The stored slots among those asked for (strongly consistent: ingest reads what it just wrote)."""
         wanted = sorted(set(slots))
-        keys = [{"pk": {"S": _pk(tenant_id, cid)}, "sk": {"S": bid}} for cid, bid in wanted]
+        pks = {cid: _pk(tenant_id, cid) for cid, _ in wanted}  # once a customer, not once a bill
+        keys = [{"pk": {"S": pks[cid]}, "sk": {"S": bid}} for cid, bid in wanted]
         if not keys:
             return {}
         found = batch_get(self._client, self._table, keys)
-        by_pk = {_pk(tenant_id, cid): cid for cid, _ in wanted}
+        by_pk = {pk: cid for cid, pk in pks.items()}
         return {(by_pk[i["pk"]["S"]], i["sk"]["S"]): _stored(_plain(i)) for i in found}
 
     def of_customer(self, tenant_id: str, customer_id: str) -> dict[str, Stored]:
@@ -81,9 +82,10 @@ class LedgerStore:
         chunks: list[dict[str, list[str]]] = []
         size = OPEN_RECORD_BYTES
         for cid in sorted(bills):
+            customer_cost = len(orjson.dumps(cid)) + 4
             for bid in sorted(bills[cid]):
                 # The pair's JSON, its customer id counted each time: an upper bound, whatever the ids hold.
-                cost = len(orjson.dumps(cid)) + len(orjson.dumps(bid)) + 4
+                cost = customer_cost + len(orjson.dumps(bid))
                 if size + cost > OPEN_RECORD_BYTES:
                     chunks.append({})
                     size = 0

@@ -94,11 +94,11 @@ def apply_bills(
         old = previous.get(bill_id)
         if old and old != f.customer_id:
             batch.states[old].remove_bill(bill_id, version)
-            batch.touch(old, [bill_id])
+            batch.touch(old, (bill_id,))
         if f.customer_id:
             entry = ledger_entry(f, version, place_id, _categories(f, product_category))
             batch.states[f.customer_id].upsert_bill(bill_id, entry)
-            batch.touch(f.customer_id, [bill_id])
+            batch.touch(f.customer_id, (bill_id,))
     return {bid: f.customer_id for bid, f in facts.items()}
 
 

@@ -105,14 +105,19 @@ class Summary:
         """A bill that counts (its slot's counted_entry) into the summary."""
         if (key := self._count(bill_id, counted, +1)) is None:
             return
-        entry = _end(counted)
+        early, late = self.early, self.late
         # An end takes the bill if it held every dated bill before it, or the bill falls inside it.
-        if len(self.early) == self.dated - 1 or (self.early and key < self.early[-1][0]):
-            bisect.insort(self.early, (key, entry), key=_ORDER)
-            del self.early[ENDS:]
-        if len(self.late) == self.dated - 1 or (self.late and key > self.late[0][0]):
-            bisect.insort(self.late, (key, entry), key=_ORDER)
-            del self.late[:-ENDS]
+        to_early = len(early) == self.dated - 1 or (early and key < early[-1][0])
+        to_late = len(late) == self.dated - 1 or (late and key > late[0][0])
+        if not (to_early or to_late):
+            return  # a bill between the ends: nothing of it is kept
+        pair = (key, _end(counted))
+        if to_early:
+            bisect.insort(early, pair, key=_ORDER)
+            del early[ENDS:]
+        if to_late:
+            bisect.insort(late, pair, key=_ORDER)
+            del late[:-ENDS]
 
     def remove(self, bill_id: str, counted: LedgerEntry) -> None:
         """A bill that counted, as it was added, out of the summary."""

@@ -12,7 +12,7 @@ corrective bill in the same customer's ledger points at.
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 from loyalty_hub.models.customer import CONTACT_FIELDS
 from loyalty_hub.models.enrichment import POINTS_PRECEDENCE
@@ -94,8 +94,11 @@ def aggregates(ledger: Ledger, category_names: Mapping[str, str]) -> dict[str, A
 
 def contact_view(contact: ContactFacts | None) -> dict[str, Any]:
     if contact is None:
-        return dict.fromkeys(CONTACT_FIELDS) | {"allow_sms": False, "allow_email": False}
+        return dict(_NO_CONTACT)
     return {name: getattr(contact, name) for name in CONTACT_FIELDS}
+
+
+_NO_CONTACT: Final = dict.fromkeys(CONTACT_FIELDS) | {"allow_sms": False, "allow_email": False}
 
 
 def points(contact: ContactFacts | None, enrichment: Mapping[str, Mapping[str, Any]]) -> Decimal | None:
@@ -111,6 +114,4 @@ def customer_view(
     bills: Mapping[str, Any], contact: ContactFacts | None, enrichment: Mapping[str, Mapping[str, Any]]
 ) -> dict[str, Any]:
     """What DailyStory and vendors see: the contact, the bills' aggregates, the points."""
-    view = contact_view(contact) | dict(bills)
-    view["points"] = points(contact, enrichment)
-    return view
+    return {**contact_view(contact), **bills, "points": points(contact, enrichment)}
