@@ -96,3 +96,25 @@ def test_an_earlier_bill_arriving_after_later_ones_becomes_the_first() -> None:
             state.upsert_bill(bill_id, {"v": "1", "s": "P", "k": [], "t": paid})
         view = state.summary.aggregates({})
     assert (view["date_first_order"], view["date_last_order"]) == ("2024-06-01T10:00:00Z", "2024-06-04T10:00:00Z")
+
+
+@settings(max_examples=500, deadline=None)
+@given(operations=operations)
+def test_a_first_bill_on_an_empty_slot_leaves_the_state_replacing_it_would(
+    operations: list[tuple[str, dict[str, Any] | None]],
+) -> None:
+    fast = CustomerState("t", "c", slots={b: Slot() for b in BILLS})
+    full = CustomerState("t", "c", slots={b: Slot() for b in BILLS})
+    for version, (bill_id, entry) in enumerate(operations, start=1):
+        if entry is None:
+            fast.remove_bill(bill_id, f"{version:04d}")
+            full.remove_bill(bill_id, f"{version:04d}")
+            continue
+        versioned = {**entry, "v": f"{version:04d}"}
+        fast.upsert_bill(bill_id, versioned)
+        current = full.slots[bill_id].entry
+        if current is None or current["v"] < versioned["v"]:
+            full._replace(bill_id, versioned)  # every change through the general path
+        for a, b in ((fast.slots, full.slots), (fast.read, full.read)):
+            assert a == b
+        assert (fast.summary, fast.bills_changed, fast.dirty) == (full.summary, full.bills_changed, full.dirty)
