@@ -57,9 +57,8 @@ def apply_bills(
     fresh: dict[str, Incoming],
     stored: Mapping[str, StoredVersion],
     quarantine: DeliveryQuarantine,
-) -> dict[str, str | None]:
-    """Each readable bill onto its customer's ledger (and off a previous owner's); quarantines the rest.
-    Returns bill id -> its customer."""
+) -> None:
+    """Each readable bill onto its customer's ledger (and off a previous owner's); quarantines the rest."""
     zone = batch.tenant.zone
     facts: dict[str, mapping.BillFacts] = {}
     for bill_id, e in list(fresh.items()):
@@ -99,7 +98,6 @@ def apply_bills(
             entry = ledger_entry(f, version, place_id, _categories(f, product_category))
             batch.states[f.customer_id].upsert_bill(bill_id, entry)
             batch.touch(f.customer_id, (bill_id,))
-    return {bid: f.customer_id for bid, f in facts.items()}
 
 
 def _categories(facts: mapping.BillFacts, product_category: Mapping[str, str]) -> tuple[str, ...]:

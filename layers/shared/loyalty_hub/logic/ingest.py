@@ -137,7 +137,7 @@ def ingest_delivery(deps: IngestDeps, pointer: DeliveryPointer) -> IngestReport:
     batch = CustomerBatch(tenant)
     if domain == "Bills":  # the only deliveries that write ledgers: first finish any attempt that died
         report.repaired = repair(deps.stores(), tenant, deps.clock())
-    names_override = _project(deps, batch, pointer=pointer, domain=domain, fresh=fresh, stored=stored, items=items,
+    names_override = _project(deps, batch, pointer=pointer, domain=domain, fresh=fresh, stored=stored,
                               quarantine=quarantine)  # fmt: skip
     report.customers_changed = _store(deps, batch, names_override=names_override, fresh=fresh, items=items,
                                       quarantine=quarantine)  # fmt: skip
@@ -169,18 +169,14 @@ def _project(
     domain: str,
     fresh: dict[str, Incoming],
     stored: Mapping[str, StoredVersion],
-    items: dict[str, dict[str, Any]],
     quarantine: DeliveryQuarantine,
 ) -> dict[str, str]:
     """The fresh entities onto the customers they touch; returns the category names they rename."""
     if domain == "Bills":
-        owners = apply_bills(
+        apply_bills(
             deps.entities, deps.customers, deps.ledger, batch, place_id=pointer.place_id, fresh=fresh, stored=stored,
             quarantine=quarantine,
         )  # fmt: skip
-        for bill_id, customer_id in owners.items():
-            if customer_id:
-                items[bill_id]["customer_id"] = {"S": customer_id}
     elif domain == "Loyalty":
         _apply_loyalty(deps, batch, fresh, format_timestamp(deps.clock()))
     elif domain == "ItemCategories":
@@ -243,8 +239,10 @@ def _checked_items(
     them: an entity that cannot be stored must not count in its customer either."""
     items: dict[str, dict[str, Any]] = {}
     for eid, e in list(fresh.items()):
+        # A bill's item names its customer (the owner a later version moves it from), in its size check too.
+        customer_id = mapping.bill_customer_id(e.body) if domain == "Bills" else None
         write = EntityWrite(entity_id=eid, version=e.version, text=e.text, place_id=pointer.place_id,
-                            delivery_key=pointer.key)  # fmt: skip
+                            delivery_key=pointer.key, customer_id=customer_id)  # fmt: skip
         item, problem = deps.entities.checked_item(tenant_id, domain, write, received_at)
         if problem:
             del fresh[eid]
