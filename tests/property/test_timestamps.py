@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -18,3 +19,19 @@ def test_timestamps_are_fixed_width_ordered_and_read_back(a: datetime, b: dateti
     assert len(first) == len(second) == len("2024-07-01T10:00:00.000000Z")
     assert (first < second) == (a < b)
     assert parse_timestamp(first) == a
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2024-07-01T10:00:00+00:00",
+        "2024-07-01T10:00:00.000000",
+        "2024-07-01",
+        "2024-07-01T10:00:00.5Z",
+        "",
+        "2024-13-01T10:00:00.000000Z",
+    ],
+)
+def test_only_the_stored_form_is_read(value: str) -> None:
+    with pytest.raises(ValueError, match=r"not a stored timestamp|month must be"):
+        parse_timestamp(value)
