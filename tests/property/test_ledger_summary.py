@@ -2,6 +2,7 @@
 it must, always gives rules.projection's aggregates of the whole ledger, whatever the bills do: new
 versions, refunds pointing anywhere (at bills not arrived yet too), deletions, moves off the ledger."""
 
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 from unittest.mock import patch
@@ -12,7 +13,8 @@ from hypothesis import strategies as st
 from loyalty_hub.rules import ledger as ledger_rules
 from loyalty_hub.rules import projection
 from loyalty_hub.rules.customer import CustomerState
-from loyalty_hub.rules.ledger import Slot, Summary
+from loyalty_hub.rules.ledger import Slot, Summary, order_key
+from loyalty_hub.rules.timestamps import format_timestamp
 
 BILLS = [f"B{i:02d}" for i in range(10)]
 AS_IDS = {c: c for c in ("c:1", "c:2", "c:3")}
@@ -118,3 +120,20 @@ def test_a_first_bill_on_an_empty_slot_leaves_the_state_replacing_it_would(
         for a, b in ((fast.slots, full.slots), (fast.read, full.read)):
             assert a == b
         assert (fast.summary, fast.bills_changed, fast.dirty) == (full.summary, full.bills_changed, full.dirty)
+
+
+# UTC and a zero offset take order_key's shortcut; an offset with seconds ends in "+00:00" only by its seconds.
+PAID_ZONES = st.sampled_from(
+    [UTC, timezone(timedelta(0)), timezone(timedelta(hours=2)), timezone(timedelta(hours=-3, minutes=-30)),
+     timezone(timedelta(seconds=30)), timezone(timedelta(minutes=-1))]
+)  # fmt: skip
+
+
+@given(
+    paid=st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=PAID_ZONES),  # noqa: DTZ001
+    bill_id=st.text(min_size=1, max_size=5),
+)
+def test_an_order_key_is_the_instant_paid_in_utc_whatever_the_offset_written(paid: datetime, bill_id: str) -> None:
+    # A ledger entry's time is its bill's paid time as isoformat writes it (rules.projection.ledger_entry).
+    assert order_key(bill_id, {"t": paid.isoformat()}) == f"{format_timestamp(paid)}#{bill_id}"
+    assert order_key(bill_id, {}) is None

@@ -10,10 +10,12 @@ import pytest
 
 from functions.ingest import app as ingest_app
 from loyalty_hub.dal import archive as raw_archive
+from loyalty_hub.dal.appearances import Appearances
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.entities import EntityStore
 from loyalty_hub.dal.ledger import LedgerStore
 from loyalty_hub.dal.tenants import TenantStore
+from loyalty_hub.errors import Unavailable
 from loyalty_hub.logic import ingest
 from loyalty_hub.logic.capture import vendor_message
 from loyalty_hub.logic.customer_api import ListQuery, default_deps, get_customer, list_customers
@@ -327,3 +329,17 @@ def test_an_unknown_tenant_or_customer_changes_nothing(stack: Stack, history: Te
     with pytest.raises(AdminError):
         Admin(Target.from_environment()).customer_ops().trace(history, "NOBODY")
     assert everything(stack) == before
+
+
+def test_an_appearance_dynamodb_would_refuse_fails_its_delivery_whichever_customer_it_names(stack: Stack) -> None:
+    # Appearance items differ only in their key, so record() checks the longest one: the last one here.
+    appearances = Appearances(boto3.client("dynamodb", region_name=REGION), stack.entities_table)
+    pointer = DeliveryPointer(
+        tenant_id=MERCHANT, place_id=PLACE, domain="Bills", bucket=stack.raw_bucket, key="raw/k.json",
+        sha256="0" * 64, received_at=datetime(2024, 7, 1, tzinfo=UTC), entities=3,
+    )  # fmt: skip
+    too_long = "Z" * 2048  # past DynamoDB's partition key bytes with its prefix (moto would store it)
+    with pytest.raises(Unavailable, match="appearance item would be refused"):
+        appearances.record(pointer, [ALICE, BOB, too_long], "webhook")
+    appearances.record(pointer, [ALICE, BOB], "webhook")
+    assert [a.archive_key for a in appearances.of(MERCHANT, BOB)] == ["raw/k.json"]

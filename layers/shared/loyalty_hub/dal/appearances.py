@@ -21,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from loyalty_hub.dal.batch import KeyAttributes, batch_put, classify, query_partition
 from loyalty_hub.dal.codec import from_item, to_item
 from loyalty_hub.errors import Unavailable
+from loyalty_hub.limits import item_problem
 from loyalty_hub.models.datasync import DeliveryPointer
 
 if TYPE_CHECKING:
@@ -56,8 +57,12 @@ class Appearances:
     def record(self, pointer: DeliveryPointer, customer_ids: Iterable[str], source: str) -> None:
         """Notes that this delivery names these customers: ceil(customers / 25) write requests."""
         items = self.items(pointer, customer_ids, source)
-        if refused := batch_put(self._client, self._table, items, keys=KEYS):
-            raise Unavailable(f"appearances refused {len(refused)} item(s)")  # keys are bounded ids: a bug
+        # Items differ only in their key, so the one with the longest key is the largest: if it passes, all do.
+        longest = max(items, key=lambda item: len(item["pk"]["S"].encode()), default=None)
+        if longest is not None and item_problem(longest, partition_keys=KEYS.partition, sort_keys=KEYS.sort):
+            raise Unavailable("an appearance item would be refused")  # keys are bounded ids: a bug
+        if refused := batch_put(self._client, self._table, items, keys=KEYS, checked=True):
+            raise Unavailable(f"appearances refused {len(refused)} item(s)")
 
     def record_copy(self, pointer: DeliveryPointer) -> None:
         """A body applied before, archived again under another key (another day): one PutItem, so that

@@ -73,9 +73,19 @@ def slots_from_entries(entries: Mapping[str, LedgerEntry]) -> dict[str, Slot]:
     return slots
 
 
+_UTC_SUFFIX: Final = "+00:00"
+_WHOLE_SECONDS: Final = len("2024-07-01T10:00:00+00:00")
+
+
 def order_key(bill_id: str, entry: LedgerEntry) -> str | None:
     """Orders counted bills as rules.projection does: by the instant paid (UTC, fixed width), then id."""
-    return f"{format_timestamp(datetime.fromisoformat(entry['t']))}#{bill_id}" if "t" in entry else None
+    paid = entry.get("t")
+    if paid is None:
+        return None
+    if paid.endswith(_UTC_SUFFIX):  # paid in UTC, as Storyous writes it: the text is the instant already
+        fraction = ".000000" if len(paid) == _WHOLE_SECONDS else ""  # isoformat leaves out a zero fraction
+        return f"{paid[:-6]}{fraction}Z#{bill_id}"  # test_ledger_summary holds it to the parse below
+    return f"{format_timestamp(datetime.fromisoformat(paid))}#{bill_id}"
 
 
 @dataclass
