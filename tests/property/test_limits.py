@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loyalty_hub import limits
-from loyalty_hub.dal.entities import EntityStore, EntityWrite
+from loyalty_hub.dal.entities import DeliveryItems
 from loyalty_hub.dal.ledger import _item as ledger_item
 
 texts = st.text(max_size=40) | st.text(alphabet='€"\\\n\x00ab', max_size=400)
@@ -97,9 +97,8 @@ key_texts = st.text(min_size=0, max_size=8) | st.builds(
 def test_an_entity_item_checked_as_built_answers_as_item_problem(
     domain: str, entity_id: str, text: str, customer_id: str | None
 ) -> None:
-    write = EntityWrite(entity_id=entity_id, version="v", text=text, place_id="p", delivery_key="k",
-                        customer_id=customer_id)  # fmt: skip
-    item, problem = EntityStore(None, "table").checked_item("t", domain, write, "2024-07-12T08:00:00.000000Z")  # type: ignore[arg-type]
+    items = DeliveryItems("t", domain, place_id="p", delivery_key="k", received_at="2024-07-12T08:00:00.000000Z")
+    item, problem = items.checked(entity_id, "v", text, customer_id)
     assert problem == limits.item_problem(item, partition_keys=("pk",), sort_keys=("sk",))
 
 

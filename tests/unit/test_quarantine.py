@@ -102,13 +102,13 @@ def test_a_retry_after_the_cause_is_fixed_lands_like_any_delivery(
     [again] = store(stack).list(MERCHANT)
     assert again.qid == record.qid and again.attempts == 2
     # The mapping is fixed (here: the body no longer stored whole): the retry stores it and settles the record.
-    real_item = ingest.EntityStore.checked_item
+    real_item = ingest.DeliveryItems.checked
 
-    def slim(self: Any, tenant_id: str, domain: str, write: Any, received_at: str) -> Any:
-        body = {k: v for k, v in json.loads(write.text).items() if k != "note"}
-        return real_item(self, tenant_id, domain, structs.replace(write, text=json.dumps(body)), received_at)
+    def slim(self: Any, entity_id: str, version: str, text: str, customer_id: str | None = None) -> Any:
+        body = {k: v for k, v in json.loads(text).items() if k != "note"}
+        return real_item(self, entity_id, version, json.dumps(body), customer_id)
 
-    monkeypatch.setattr(ingest.EntityStore, "checked_item", slim)
+    monkeypatch.setattr(ingest.DeliveryItems, "checked", slim)
     ops.retry(ops.select(MERCHANT, None))
     report = ingest_once(stack)
     assert (report.written, report.quarantined, report.resolved) == (1, 0, 1)

@@ -10,7 +10,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 from loyalty_hub.dal.batch import KeyAttributes, batch_get, batch_put, classify
 from loyalty_hub.errors import Refused
 from loyalty_hub.limits import strings_item_problem
-from loyalty_hub.models.structs import Model
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -22,21 +21,40 @@ class StoredVersion:
     customer_id: str | None
 
 
-class EntityWrite(Model, frozen=True, kw_only=True):  # a Model, not a dataclass: one an entity, 10x cheaper to build
-    entity_id: str
-    version: str
-    text: str  # the entity's JSON, as delivered
-    place_id: str
-    delivery_key: str
-    customer_id: str | None = None
-
-
 KEYS = KeyAttributes(partition=("pk",), sort=("sk",))
 _NAMES: Final = sum(map(len, ("pk", "sk", "version", "body", "place_id", "delivery_key", "received_at")))
 
 
 def _pk(tenant_id: str, domain: str) -> str:
     return f"{tenant_id}#{domain}"
+
+
+class DeliveryItems:
+    """The entity items of one delivery, each checked against DynamoDB's limits from the characters counted
+    as it is built (tests/property/test_limits.py holds the check to item_problem); what every item of the
+    delivery shares is encoded and counted once."""
+
+    def __init__(self, tenant_id: str, domain: str, *, place_id: str, delivery_key: str, received_at: str) -> None:
+        pk = _pk(tenant_id, domain)
+        self._shared = {
+            "pk": {"S": pk},
+            "place_id": {"S": place_id},
+            "delivery_key": {"S": delivery_key},
+            "received_at": {"S": received_at},
+        }
+        self._characters = _NAMES + len(pk) + len(place_id) + len(delivery_key) + len(received_at)
+
+    def checked(
+        self, entity_id: str, version: str, text: str, customer_id: str | None = None
+    ) -> tuple[dict[str, Any], tuple[str, str] | None]:
+        """The item `EntityStore.put_items` writes for an entity (`text`: its JSON as delivered), and why
+        DynamoDB would refuse it (None: it would not). A bill's item names its customer."""
+        item: dict[str, Any] = {**self._shared, "sk": {"S": entity_id}, "version": {"S": version}, "body": {"S": text}}
+        characters = self._characters + len(entity_id) + len(version) + len(text)
+        if customer_id:
+            item["customer_id"] = {"S": customer_id}
+            characters += len("customer_id") + len(customer_id)
+        return item, strings_item_problem(item, characters, partition_keys=KEYS.partition, sort_keys=KEYS.sort)
 
 
 class EntityStore:
@@ -66,28 +84,6 @@ class EntityStore:
             return {}
         items = batch_get(self._client, self._table, keys, projection="sk, body")
         return {item["sk"]["S"]: orjson.loads(item["body"]["S"]) for item in items}
-
-    def checked_item(
-        self, tenant_id: str, domain: str, write: EntityWrite, received_at: str
-    ) -> tuple[dict[str, Any], tuple[str, str] | None]:
-        """The item `put_items` writes for one entity, and why DynamoDB would refuse it (None: it would not)."""
-        pk = _pk(tenant_id, domain)
-        item: dict[str, Any] = {
-            "pk": {"S": pk},
-            "sk": {"S": write.entity_id},
-            "version": {"S": write.version},
-            "body": {"S": write.text},
-            "place_id": {"S": write.place_id},
-            "delivery_key": {"S": write.delivery_key},
-            "received_at": {"S": received_at},
-        }
-        # Counted as it is built, not walked again (tests/property/test_limits.py holds it to item_problem).
-        characters = _NAMES + len(pk) + len(write.entity_id) + len(write.version) + len(write.text)
-        characters += len(write.place_id) + len(write.delivery_key) + len(received_at)
-        if write.customer_id:
-            item["customer_id"] = {"S": write.customer_id}
-            characters += len("customer_id") + len(write.customer_id)
-        return item, strings_item_problem(item, characters, partition_keys=KEYS.partition, sort_keys=KEYS.sort)
 
     def put_items(self, items: list[dict[str, Any]]) -> dict[str, Refused]:
         """Writes entity items that passed their check; returns {entity id: why} for those DynamoDB refused."""

@@ -21,7 +21,7 @@ from loyalty_hub.dal import archive
 from loyalty_hub.dal.appearances import Appearances, ErasureLog
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.dal.deliveries import DeliveryMarks
-from loyalty_hub.dal.entities import EntityStore, EntityWrite, StoredVersion
+from loyalty_hub.dal.entities import DeliveryItems, EntityStore, StoredVersion
 from loyalty_hub.dal.ledger import LedgerStore
 from loyalty_hub.dal.quarantine import QuarantineStore
 from loyalty_hub.dal.tenants import TenantStore
@@ -132,7 +132,7 @@ def ingest_delivery(deps: IngestDeps, pointer: DeliveryPointer) -> IngestReport:
     stored = deps.entities.versions(tenant.tenant_id, domain, incoming)
     fresh = {eid: e for eid, e in incoming.items() if eid not in stored or stored[eid].version < e.version}
     report.stale = len(incoming) - len(fresh)
-    items = _checked_items(deps, tenant_id=tenant.tenant_id, domain=domain, pointer=pointer, fresh=fresh,
+    items = _checked_items(tenant_id=tenant.tenant_id, domain=domain, pointer=pointer, fresh=fresh,
                            received_at=format_timestamp(pointer.received_at), quarantine=quarantine)  # fmt: skip
     batch = CustomerBatch(tenant)
     if domain == "Bills":  # the only deliveries that write ledgers: first finish any attempt that died
@@ -226,7 +226,6 @@ def apply_enrichment(deps: IngestDeps, update: EnrichmentUpdate) -> bool:
 
 
 def _checked_items(
-    deps: IngestDeps,
     *,
     tenant_id: str,
     domain: str,
@@ -237,13 +236,13 @@ def _checked_items(
 ) -> dict[str, dict[str, Any]]:
     """The entity items to write, checked against DynamoDB's limits before anything is projected from
     them: an entity that cannot be stored must not count in its customer either."""
+    builder = DeliveryItems(tenant_id, domain, place_id=pointer.place_id, delivery_key=pointer.key,
+                            received_at=received_at)  # fmt: skip
     items: dict[str, dict[str, Any]] = {}
     for eid, e in list(fresh.items()):
         # A bill's item names its customer (the owner a later version moves it from), in its size check too.
         customer_id = mapping.bill_customer_id(e.body) if domain == "Bills" else None
-        write = EntityWrite(entity_id=eid, version=e.version, text=e.text, place_id=pointer.place_id,
-                            delivery_key=pointer.key, customer_id=customer_id)  # fmt: skip
-        item, problem = deps.entities.checked_item(tenant_id, domain, write, received_at)
+        item, problem = builder.checked(eid, e.version, e.text, customer_id)
         if problem:
             del fresh[eid]
             quarantine.entity(eid, *problem)
