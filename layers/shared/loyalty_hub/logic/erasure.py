@@ -19,7 +19,7 @@ from loyalty_hub.dal.quarantine import QuarantineStore
 from loyalty_hub.models.erasure import ErasureRequest
 from loyalty_hub.models.tenant import Tenant
 from loyalty_hub.rules.timestamps import format_timestamp
-from loyalty_hub.storyous import mapping
+from loyalty_hub.storyous import loyalty, mapping
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -78,7 +78,7 @@ def scrub_copies(stores: CopyStores, tenant: Tenant, customer_id: str, at: datet
     tenant_id = tenant.tenant_id
     body = stores.entities.bodies(tenant_id, LOYALTY, [customer_id]).get(customer_id)
     if body is not None:
-        scrubbed = mapping.scrub_loyalty(body, stamp)
+        scrubbed = loyalty.scrub_loyalty(body, stamp)
         if scrubbed == body:
             report.loyalty_record = "already scrubbed"
         else:
@@ -110,7 +110,7 @@ def without(raw: bytes, customer_id: str, at: str) -> bytes:
     changed = False
     for index, entity in enumerate(document.get("data") or []):
         if isinstance(entity, dict) and mapping.entity_id(LOYALTY, entity)[0] == customer_id:
-            scrubbed = mapping.scrub_loyalty(entity, at)
+            scrubbed = loyalty.scrub_loyalty(entity, at)
             changed |= scrubbed != entity
             document["data"][index] = scrubbed
     return orjson.dumps(document) if changed else raw

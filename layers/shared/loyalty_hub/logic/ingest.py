@@ -37,7 +37,7 @@ from loyalty_hub.models.enrichment import EnrichmentUpdate
 from loyalty_hub.models.erasure import ErasureRequest
 from loyalty_hub.models.tenant import Tenant
 from loyalty_hub.rules.timestamps import format_timestamp
-from loyalty_hub.storyous import mapping
+from loyalty_hub.storyous import loyalty, mapping
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -255,8 +255,8 @@ def _apply_loyalty(deps: IngestDeps, batch: CustomerBatch, fresh: Mapping[str, I
     batch.load(deps.customers, fresh)
     for customer_id, e in fresh.items():
         state = batch.states[customer_id]
-        reason = mapping.erasure_reason(e.body)
-        state.set_contact(None if reason else mapping.contact_facts(customer_id, e.body), e.version)
+        reason = loyalty.erasure_reason(e.body)
+        state.set_contact(None if reason else loyalty.contact_facts(customer_id, e.body), e.version)
         if reason is not None:
             # A member deleted (or erased before, on replay) keeps its purchase history, not its person.
             state.erase(reason, now)

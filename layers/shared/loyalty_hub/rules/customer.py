@@ -12,7 +12,7 @@ from loyalty_hub.models.customer import VIEW_FIELDS
 from loyalty_hub.rules import projection
 from loyalty_hub.rules.ledger import Slot, Summary, slots_from_entries
 from loyalty_hub.rules.timestamps import format_timestamp, parse_timestamp
-from loyalty_hub.storyous.mapping import ContactFacts
+from loyalty_hub.storyous.loyalty import ContactFacts
 
 
 @dataclass

@@ -16,7 +16,8 @@ from typing import Any, Final
 
 from loyalty_hub.models.customer import CONTACT_FIELDS
 from loyalty_hub.models.enrichment import POINTS_PRECEDENCE
-from loyalty_hub.storyous.mapping import BillFacts, ContactFacts
+from loyalty_hub.storyous.loyalty import ContactFacts
+from loyalty_hub.storyous.mapping import BillFacts
 
 LedgerEntry = dict[str, Any]
 Ledger = Mapping[str, LedgerEntry]

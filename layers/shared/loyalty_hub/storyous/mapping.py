@@ -1,4 +1,4 @@
-"""Every Storyous field name the hub reads, in one module.
+"""Every Storyous field name the hub reads, here and, for the Loyalty record, in storyous.loyalty.
 
 Several DataSync schemas were not readable when this was written (vendor-reference.md, "Open
 questions" 4-6), so fields are read tolerantly from the candidates below. When a real delivery shows
@@ -6,7 +6,6 @@ the true names, correct them here and nowhere else.
 """
 
 import hashlib
-from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final, TypedDict, cast
@@ -95,7 +94,7 @@ def parse_money(value: Any) -> Decimal | None:
     return amount if amount.is_finite() else None
 
 
-def _flag(value: Any) -> bool:
+def flag(value: Any) -> bool:
     """Consent and status flags: booleans, 0/1, "true"/"false", or a grant timestamp meaning yes."""
     if isinstance(value, bool):
         return value
@@ -106,7 +105,7 @@ def _flag(value: Any) -> bool:
     return False
 
 
-def _first(entity: dict[str, Any], *paths: str) -> Any:
+def first_value(entity: dict[str, Any], *paths: str) -> Any:
     """The first present, non-empty value among dotted paths."""
     for path in paths:
         node: Any = entity
@@ -120,8 +119,9 @@ def _first(entity: dict[str, Any], *paths: str) -> Any:
     return None
 
 
-def _text(entity: dict[str, Any], *paths: str) -> str | None:
-    return _clean(_first(entity, *paths))
+def text_value(entity: dict[str, Any], *paths: str) -> str | None:
+    """The first present value among dotted paths, as text (stripped; None when nothing is left)."""
+    return _clean(first_value(entity, *paths))
 
 
 def _clean(value: Any) -> str | None:
@@ -170,9 +170,9 @@ def bill_facts(bill_id: str, bill: dict[str, Any], zone: tzinfo) -> BillFacts:
         currency=_clean(bill.get("currencyCode")),
         category_ids=tuple(sorted(categories)),
         uncategorized_products=tuple(sorted(products)),
-        refunded=_flag(bill.get("refunded")),
+        refunded=flag(bill.get("refunded")),
         refund_of=_clean(bill.get("refundedBillIdentifier")),
-        deleted=_flag(bill.get("deleted")),
+        deleted=flag(bill.get("deleted")),
     )
 
 
@@ -215,84 +215,8 @@ _read_bill: Final = decoder(_BillRead)
 
 
 def category_name(category: dict[str, Any]) -> str | None:
-    return _text(category, "name", "title")
+    return text_value(category, "name", "title")
 
 
 def item_category_id(item: dict[str, Any]) -> str | None:
-    return _text(item, "categoryId", "category.categoryId", "category.id")
-
-
-@dataclass(frozen=True)
-class ContactFacts:
-    """Contact data and consents of one loyalty customer, as DailyStory names them."""
-
-    customer_id: str
-    first_name: str | None = None
-    last_name: str | None = None
-    email: str | None = None
-    mobile_phone: str | None = None
-    allow_email: bool = False
-    allow_sms: bool = False
-    city: str | None = None
-    state: str | None = None
-    address: str | None = None
-    zip: str | None = None
-    birth_date: str | None = None
-    points: Decimal | None = None
-    card: str | None = None  # loyalty card number, if the Loyalty domain carries one
-
-
-def contact_facts(customer_id: str, loyalty: dict[str, Any]) -> ContactFacts:
-    first = _text(loyalty, "firstName", "first_name", "givenName")
-    last = _text(loyalty, "lastName", "last_name", "surname", "familyName")
-    if first is None and last is None and (full := _text(loyalty, "fullName", "name")):
-        first, _, rest = full.partition(" ")
-        last = rest.strip() or None
-    email = _text(loyalty, "email", "emailAddress", "contact.email")
-    general = _first(loyalty, "marketingConsent", "consents.marketing")
-    email_consent = _first(loyalty, "emailConsent", "allowEmail", "consents.email", "consents.emailMarketing")
-    sms_consent = _first(loyalty, "smsConsent", "allowSms", "consents.sms", "consents.smsMarketing")
-    birth = _text(loyalty, "birthDate", "birthday", "dateOfBirth")
-    return ContactFacts(
-        customer_id=customer_id,
-        first_name=first,
-        last_name=last,
-        email=email.lower() if email else None,
-        mobile_phone=_text(loyalty, "phone", "phoneNumber", "mobilePhone", "mobile", "contact.phone"),
-        allow_email=_flag(email_consent if email_consent is not None else general),
-        allow_sms=_flag(sms_consent if sms_consent is not None else general),
-        city=_text(loyalty, "city", "address.city", "addressParts.city"),
-        state=_text(loyalty, "state", "region", "address.state"),
-        address=_text(loyalty, "street", "address.street", "addressParts.street")
-        or (_text(loyalty, "address") if isinstance(loyalty.get("address"), str) else None),
-        zip=_text(loyalty, "zip", "zipCode", "postalCode", "address.zip", "addressParts.zip"),
-        birth_date=birth[:10] if birth else None,
-        points=parse_money(_first(loyalty, "points", "pointsBalance", "balance", "stamps")),
-        card=_text(loyalty, "cardNumber", "card", "loyaltyCard", "cardId"),
-    )
-
-
-def is_deleted(entity: dict[str, Any]) -> bool:
-    return _flag(entity.get("deleted")) or _flag(entity.get("isDeleted"))
-
-
-# Set on a Loyalty record the hub erased, so that replaying its rewritten delivery erases it again.
-ERASED_MARK: Final = "_erasedByLoyaltyHub"
-# What an erased Loyalty record keeps: its ids, its version and its deletion flags. A list of what to keep,
-# not of what to drop, because the Loyalty schema is not known (vendor-reference.md, open question 5).
-LOYALTY_KEPT_FIELDS: Final = frozenset(
-    {*ID_FIELDS["Loyalty"], *GENERIC_ID_FIELDS, VERSION_FIELD, "deleted", "isDeleted", ERASED_MARK}
-)
-
-
-def scrub_loyalty(entity: dict[str, Any], at: str) -> dict[str, Any]:
-    """The Loyalty record without anything but the fields that identify the record itself."""
-    kept = {name: value for name, value in entity.items() if name in LOYALTY_KEPT_FIELDS}
-    return {**kept, ERASED_MARK: kept.get(ERASED_MARK, at)}
-
-
-def erasure_reason(loyalty: dict[str, Any]) -> str | None:
-    """Why a Loyalty record carries no person: Storyous deleted the member, or the hub erased it."""
-    if is_deleted(loyalty):
-        return "loyalty_deleted"
-    return "forget" if loyalty.get(ERASED_MARK) else None
+    return text_value(item, "categoryId", "category.categoryId", "category.id")
