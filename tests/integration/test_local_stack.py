@@ -76,7 +76,12 @@ def test_customer_changes_reach_the_custobar_sandbox(local_stack: Running, tenan
     webhook = f"{local_stack.api_url}/webhooks/storyous/{MERCHANT}/{PLACE}"
     assert http_json("POST", webhook, body, {"Authorization": tenant["secret"]})[0] == 200
     received = f"{local_stack.custobar_url}/_sandbox/received"
-    assert wait_for(lambda: "sty-IT-2DC1" in http_json("GET", received)[1]["customers"], timeout=30)
+
+    def both_uploaded() -> bool:  # customers first, then sales: two requests, so wait for the second too
+        got = http_json("GET", received)[1]
+        return "sty-IT-2DC1" in got["customers"] and "IT-1-0" in got["sales"]
+
+    assert wait_for(both_uploaded, timeout=30)
     got = http_json("GET", received)[1]
     assert got["customers"]["sty-IT-2DC1"]["it__total_sales"] == 4250
     assert got["sales"]["IT-1-0"]["sale_customer_id"] == "sty-IT-2DC1"
