@@ -11,6 +11,8 @@ class Pairs:
     a_ms: float  # median CPU ms of the first
     b_ms: float  # median CPU ms of the second
     ratio: float  # median of the pairwise ratios b / a
+    a_min_ms: float  # the fastest run of each: noise only ever adds time
+    b_min_ms: float
 
 
 def interleaved(a: Callable[[], object], b: Callable[[], object], pairs: int) -> Pairs:
@@ -24,4 +26,10 @@ def interleaved(a: Callable[[], object], b: Callable[[], object], pairs: int) ->
             work()
             taken.append((time.process_time() - start) * 1000)
         ratios.append(samples[1][-1] / samples[0][-1])
-    return Pairs(statistics.median(samples[0]), statistics.median(samples[1]), statistics.median(ratios))
+    return Pairs(
+        statistics.median(samples[0]),
+        statistics.median(samples[1]),
+        statistics.median(ratios),
+        min(samples[0]),
+        min(samples[1]),
+    )
