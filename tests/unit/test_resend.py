@@ -188,8 +188,11 @@ def test_a_capture_failure_is_resent_and_reaches_the_vendor(
 
 
 def test_a_capture_failure_older_than_the_stream_resends_its_time_window(
-    stack: Stack, tenant_with_custobar: TenantStore, reconcile_deps: ReconcileDeps
+    stack: Stack, tenant_with_custobar: TenantStore, reconcile_deps: ReconcileDeps, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    scans: list[int] = []
+    real_list = TenantStore.list
+    monkeypatch.setattr(TenantStore, "list", lambda self: scans.append(1) or real_list(self))
     url = reconcile_deps.settings.CAPTURE_FAILURE_QUEUE_URL
     updated = CustomerStore(boto3.client("dynamodb"), stack.customers_table).get(MERCHANT, "C0")
     assert updated is not None
@@ -201,6 +204,7 @@ def test_a_capture_failure_older_than_the_stream_resends_its_time_window(
         report = reconcile.run(reconcile_deps, lambda: 300.0)
     assert report.capture_failures_resent == 1 and report.customers_resent == 3  # all three in the window
     assert len(queued(stack.custobar_queue_url)) == 3
+    assert len(scans) == 1  # one scan of the tenants for the window, the quarantine count and the Voyado refresh
 
 
 def test_a_stream_that_cannot_be_read_now_leaves_the_failure_for_the_next_run(

@@ -120,11 +120,11 @@ def run(deps: ReconcileDeps, remaining_seconds: Callable[[], float]) -> Reconcil
         metric("RedriveExhausted", counts.exhausted, vendor=vendor)
         metric("NeedsAttention", counts.needs_attention, vendor=vendor)
 
-    _resend_capture_failures(deps, report, has_time)
-    listed = deps.tenants.list()  # one scan for both steps below
+    listed = deps.tenants.list()  # one scan for every step below
+    _resend_capture_failures(deps, report, has_time, [t.tenant_id for t in listed.tenants])
     _quarantine_depth(deps, report, listed.tenants)
     _unreadable_tenants(report, listed.unreadable)
-    refreshed = refresh_voyado(deps, now, has_time)
+    refreshed = refresh_voyado(deps, listed.tenants, now, has_time)
     report.refresh_queued, report.refresh_failed = refreshed.queued, refreshed.failed
     report.tenants_failed += refreshed.tenants_failed
     report.unfinished += refreshed.unfinished
@@ -165,9 +165,12 @@ def _unreadable_tenants(report: ReconcileReport, unreadable: dict[str, str]) -> 
     metric("UnreadableTenants", len(report.tenants_unreadable))
 
 
-def _resend_capture_failures(deps: ReconcileDeps, report: ReconcileReport, has_time: Callable[[], bool]) -> None:
+def _resend_capture_failures(
+    deps: ReconcileDeps, report: ReconcileReport, has_time: Callable[[], bool], tenant_ids: list[str]
+) -> None:
     """Each failed stream batch: its customers resent from the table to every enabled vendor, then the
-    failure record deleted. One that cannot be finished stays for the next run."""
+    failure record deleted. One that cannot be finished stays for the next run. `tenant_ids`: where to
+    look for a batch the stream no longer holds."""
     url = deps.settings.CAPTURE_FAILURE_QUEUE_URL
     if not url:
         return
@@ -183,7 +186,7 @@ def _resend_capture_failures(deps: ReconcileDeps, report: ReconcileReport, has_t
             return
         for message in messages:
             try:
-                resent = _resend_batch(deps, resend_deps, message["Body"])
+                resent = _resend_batch(deps, resend_deps, message["Body"], tenant_ids)
             except Exception:
                 logger.exception("could not resend a capture failure; it stays for the next run")
                 continue
@@ -196,14 +199,13 @@ def _resend_capture_failures(deps: ReconcileDeps, report: ReconcileReport, has_t
     report.unfinished.append(f"capture failures: per-run cap of {MAX_RECEIVED_PER_QUEUE} reached")
 
 
-def _resend_batch(deps: ReconcileDeps, resend_deps: ResendDeps, body: str) -> int | None:
+def _resend_batch(deps: ReconcileDeps, resend_deps: ResendDeps, body: str, tenant_ids: list[str]) -> int | None:
     batch = FailedBatch.parse(body)
     if batch is None:
         return None
     found = customers_in_stream(deps.streams, batch)
     if found is None:
-        tenants = [t.tenant_id for t in deps.tenants.list().tenants]
-        found = customers_in_window(resend_deps.customers, tenants, batch)
+        found = customers_in_window(resend_deps.customers, tenant_ids, batch)
     resent = 0
     for tenant_id, customer_ids in sorted(found.items()):
         try:

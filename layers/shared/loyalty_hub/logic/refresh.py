@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from loyalty_hub.dal import queues
 from loyalty_hub.dal.customers import CustomerStore
 from loyalty_hub.models import structs
+from loyalty_hub.models.tenant import Tenant
 from loyalty_hub.models.vendor_message import VendorMessage
 from loyalty_hub.observability import logger, metric
 from loyalty_hub.rules.lookups import wants_lookup
@@ -47,12 +48,15 @@ def stale_customers(
                 yield str(item["customer_id"])
 
 
-def refresh_voyado(deps: "ReconcileDeps", now: datetime, has_time: Callable[[], bool]) -> RefreshReport:
-    """Queues a Voyado lookup for each customer the worker's own rule finds due, per tenant, capped."""
+def refresh_voyado(
+    deps: "ReconcileDeps", listed: list[Tenant], now: datetime, has_time: Callable[[], bool]
+) -> RefreshReport:
+    """Queues a Voyado lookup for each customer the worker's own rule finds due, per tenant of `listed`
+    (reconcile's one scan) that uses Voyado, capped."""
     report = RefreshReport()
     settings = deps.settings
     queue_url = settings.VENDOR_QUEUES.get("voyado")
-    tenants = [t for t in deps.tenants.list().tenants if "voyado" in t.vendors.enabled()]
+    tenants = [t for t in listed if "voyado" in t.vendors.enabled()]
     if not tenants or settings.VOYADO_REFRESH_MAX_PER_TENANT == 0:
         return report
     if queue_url is None:
