@@ -11,14 +11,13 @@ import bisect
 import operator
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
 
 import orjson
 
 from loyalty_hub.rules.projection import LedgerEntry, left_out
-from loyalty_hub.rules.timestamps import format_timestamp
+from loyalty_hub.rules.timestamps import timestamp_of_isoformat
 
 ENDS: Final = 4  # earliest and latest counted bills kept: a refund of the last one needs no ledger read
 END_FACTS: Final = ("t", "a", "s", "c")  # what the aggregates read of the first and last bill
@@ -73,19 +72,10 @@ def slots_from_entries(entries: Mapping[str, LedgerEntry]) -> dict[str, Slot]:
     return slots
 
 
-_UTC_SUFFIX: Final = "+00:00"
-_WHOLE_SECONDS: Final = len("2024-07-01T10:00:00+00:00")
-
-
 def order_key(bill_id: str, entry: LedgerEntry) -> str | None:
     """Orders counted bills as rules.projection does: by the instant paid (UTC, fixed width), then id."""
-    paid = entry.get("t")
-    if paid is None:
-        return None
-    if paid.endswith(_UTC_SUFFIX):  # paid in UTC, as Storyous writes it: the text is the instant already
-        fraction = ".000000" if len(paid) == _WHOLE_SECONDS else ""  # isoformat leaves out a zero fraction
-        return f"{paid[:-6]}{fraction}Z#{bill_id}"  # test_ledger_summary holds it to the parse below
-    return f"{format_timestamp(datetime.fromisoformat(paid))}#{bill_id}"
+    paid = entry.get("t")  # isoformat of the paid time (rules.projection.ledger_entry)
+    return None if paid is None else f"{timestamp_of_isoformat(paid)}#{bill_id}"
 
 
 @dataclass
