@@ -12,6 +12,7 @@ corrective bill in the same customer's ledger points at.
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any, Final
 
 from loyalty_hub.models.customer import CONTACT_FIELDS
@@ -93,13 +94,14 @@ def aggregates(ledger: Ledger, category_names: Mapping[str, str]) -> dict[str, A
     }
 
 
-def contact_view(contact: ContactFacts | None) -> dict[str, Any]:
+def contact_view(contact: ContactFacts | None) -> Mapping[str, Any]:
+    """The contact fields of the view; for no contact, one shared mapping (read only: customer_view copies)."""
     if contact is None:
-        return dict(_NO_CONTACT)
+        return _NO_CONTACT
     return {name: getattr(contact, name) for name in CONTACT_FIELDS}
 
 
-_NO_CONTACT: Final = dict.fromkeys(CONTACT_FIELDS) | {"allow_sms": False, "allow_email": False}
+_NO_CONTACT: Final = MappingProxyType(dict.fromkeys(CONTACT_FIELDS) | {"allow_sms": False, "allow_email": False})
 
 
 def points(contact: ContactFacts | None, enrichment: Mapping[str, Mapping[str, Any]]) -> Decimal | None:
